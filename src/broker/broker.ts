@@ -1,0 +1,197 @@
+/**
+ * The broker turns a server name into request headers, and owns the use cases around it: login,
+ * step-up, logout and status. The CLI calls it in-process; the daemon will own one instance.
+ */
+import { expandServer } from '../config/expand.js';
+import type { ServerConfig } from '../config/schema.js';
+import { getServer, loadConfig } from '../config/servers-file.js';
+import { ErrorCode, McpAuthError, isMcpAuthError } from '../errors.js';
+import { mergeHeaders } from '../helpers/headers-helper.js';
+import { bearerChallenge } from '../oauth/challenge.js';
+import { revokeToken } from '../oauth/grants.js';
+import { clientSecretKey, serverStateKey } from '../store/key.js';
+import type { BrokerDeps } from './deps.js';
+import { freshCredential, loginRequired } from './fresh-token.js';
+import { clearAttempts, currentCredential, login, type LoginOptions, type LoginOutcome } from './login.js';
+import { readCredential, readServerState, type CredentialRecord, type ServerState } from './records.js';
+import { isExpired } from './refresh-policy.js';
+import { clientSecretForState } from './client-identity.js';
+
+export type AuthState = 'ok' | 'expired' | 'login_required' | 'not_oauth' | 'error';
+
+export interface ServerStatus {
+  name: string;
+  url: string;
+  type: ServerConfig['type'];
+  state: AuthState;
+  issuer?: string;
+  clientId?: string;
+  scope?: string;
+  /** ms since the epoch. */
+  expiresAt?: number;
+  hasRefreshToken?: boolean;
+  account?: string;
+  store: string;
+  error?: { code: string; message: string };
+}
+
+function hasExplicitAuthorization(headers: Record<string, string> | undefined): boolean {
+  return Object.keys(headers ?? {}).some((h) => h.toLowerCase() === 'authorization');
+}
+
+export class Broker {
+  constructor(readonly deps: BrokerDeps) {}
+
+  /** The server's config with `${VAR}` expanded from the caller's environment. */
+  async server(name: string): Promise<ServerConfig> {
+    const cfg = await loadConfig(this.deps.paths);
+    return expandServer(getServer(cfg, name), this.deps.env);
+  }
+
+  private async loggedInState(name: string, server: ServerConfig): Promise<ServerState | undefined> {
+    const state = await readServerState(this.deps.store, serverStateKey(name));
+    return state && state.serverUrl === server.url ? state : undefined;
+  }
+
+  /**
+   * The headers to send to `name`: the OAuth bearer token (refreshed if due), then the config's
+   * static headers, then the headersHelper's output — later layers win, so an explicit user
+   * setting beats what login produced. Never opens a browser.
+   */
+  async headers(name: string): Promise<Record<string, string>> {
+    const server = await this.server(name);
+    const helper = server.headersHelper
+      ? await this.deps.runHeadersHelper(server.headersHelper, { serverName: name, serverUrl: server.url, env: this.deps.env })
+      : undefined;
+    let bearer: Record<string, string> | undefined;
+    if (server.oauth !== false) {
+      const state = await this.loggedInState(name, server);
+      if (state) {
+        const cred = await freshCredential(this.deps, name, state);
+        bearer = { Authorization: `Bearer ${cred.accessToken}` };
+      } else if (!hasExplicitAuthorization(server.headers) && !hasExplicitAuthorization(helper) && !server.headersHelper) {
+        throw loginRequired(name, 'not logged in');
+      }
+    }
+    return mergeHeaders(bearer, server.headers, helper);
+  }
+
+  /** The bare access token (`mcp-auth token`), refreshed if due. */
+  async accessToken(name: string): Promise<string> {
+    const server = await this.server(name);
+    if (server.oauth === false) {
+      throw new McpAuthError(ErrorCode.NotOAuth, `server "${name}" does not use OAuth`, { hint: `Use: mcp-auth headers ${name}` });
+    }
+    const state = await this.loggedInState(name, server);
+    if (!state) throw loginRequired(name, 'not logged in');
+    return (await freshCredential(this.deps, name, state)).accessToken;
+  }
+
+  /**
+   * Logs in. With a challenge from the server: a 401 first tries one refresh; a 403
+   * `insufficient_scope` steps up to the union of held and challenged scopes (a no-op when all
+   * are held). Step-up attempts are limited per scope set.
+   */
+  async login(name: string, opts: LoginOptions = {}): Promise<LoginOutcome | { status: 'refreshed' }> {
+    const server = await this.server(name);
+    const current = await currentCredential(this.deps, name);
+    if (opts.challenge && current.state && current.credential?.refreshToken && current.state.serverUrl === server.url) {
+      const challenge = bearerChallenge(opts.challenge);
+      if (challenge?.error !== 'insufficient_scope') {
+        try {
+          await freshCredential(this.deps, name, current.state, { force: true });
+          return { status: 'refreshed' };
+        } catch (e) {
+          if (!isMcpAuthError(e, ErrorCode.LoginRequired)) throw e;
+        }
+      }
+    }
+    if (!opts.challenge) await clearAttempts(this.deps, name);
+    return login(this.deps, name, server, opts, current);
+  }
+
+  /**
+   * Forgets the server's credential, revoking it first where the AS supports RFC 7009. Local
+   * deletion happens even when revocation fails (the user asked to be logged out).
+   */
+  async logout(name: string): Promise<{ loggedOut: boolean; revoked: boolean }> {
+    const { state, credential } = await currentCredential(this.deps, name);
+    let revoked = false;
+    if (state && credential) {
+      try {
+        const secret = state.client.tokenEndpointAuthMethod === 'none' ? undefined : await clientSecretForState(this.deps, name, state);
+        const identity = { clientId: state.client.clientId, tokenEndpointAuthMethod: state.client.tokenEndpointAuthMethod, ...(secret ? { clientSecret: secret } : {}) };
+        const token = credential.refreshToken ?? credential.accessToken;
+        revoked = await revokeToken(state.as, identity, token, credential.refreshToken ? 'refresh_token' : 'access_token', {
+          fetch: this.deps.fetch,
+          signal: AbortSignal.timeout(5_000),
+        });
+        if (credential.refreshToken) {
+          await revokeToken(state.as, identity, credential.accessToken, 'access_token', { fetch: this.deps.fetch, signal: AbortSignal.timeout(5_000) });
+        }
+      } catch {
+        revoked = false;
+      }
+      await this.deps.store.withLock(state.credentialKey, () => this.deps.store.delete(state.credentialKey));
+    }
+    await this.deps.store.delete(serverStateKey(name));
+    await clearAttempts(this.deps, name);
+    return { loggedOut: state !== undefined, revoked };
+  }
+
+  /** Forgets everything stored for a server name (used by `remove`). */
+  async forget(name: string): Promise<void> {
+    const state = await readServerState(this.deps.store, serverStateKey(name)).catch(() => undefined);
+    if (state) await this.deps.store.delete(state.credentialKey);
+    await this.deps.store.delete(serverStateKey(name));
+    await this.deps.store.delete(clientSecretKey(name));
+    await clearAttempts(this.deps, name);
+  }
+
+  /** What `list` and `status` show. Reads only; never refreshes or contacts a server. */
+  async status(name: string, server: ServerConfig): Promise<ServerStatus> {
+    const base: ServerStatus = { name, url: server.url, type: server.type, state: 'login_required', store: this.deps.store.backend };
+    if (server.oauth === false) return { ...base, state: 'not_oauth' };
+    let state: ServerState | undefined;
+    let cred: CredentialRecord | undefined;
+    try {
+      state = await readServerState(this.deps.store, serverStateKey(name));
+      if (state && state.serverUrl === server.url) cred = await readCredential(this.deps.store, state.credentialKey);
+    } catch (e) {
+      const err = isMcpAuthError(e) ? e : new McpAuthError(ErrorCode.Internal, 'unexpected error');
+      return { ...base, state: 'error', error: { code: err.code, message: err.message } };
+    }
+    if (!state || !cred) {
+      const explicit = hasExplicitAuthorization(server.headers) || server.headersHelper !== undefined;
+      return explicit ? { ...base, state: 'not_oauth' } : base;
+    }
+    const out: ServerStatus = {
+      ...base,
+      state: isExpired(cred, this.deps.now()) && !cred.refreshToken ? 'expired' : 'ok',
+      issuer: state.issuer,
+      clientId: state.client.clientId,
+      hasRefreshToken: cred.refreshToken !== undefined,
+      account: cred.account,
+    };
+    if (cred.scope) out.scope = cred.scope;
+    if (cred.expiresAt !== undefined) out.expiresAt = cred.expiresAt;
+    return out;
+  }
+
+  async list(): Promise<ServerStatus[]> {
+    const cfg = await loadConfig(this.deps.paths);
+    const out: ServerStatus[] = [];
+    for (const [name, raw] of Object.entries(cfg.mcpServers)) {
+      let server: ServerConfig;
+      try {
+        server = expandServer(raw, this.deps.env);
+      } catch (e) {
+        const err = isMcpAuthError(e) ? e : new McpAuthError(ErrorCode.Internal, 'unexpected error');
+        out.push({ name, url: raw.url, type: raw.type, state: 'error', store: this.deps.store.backend, error: { code: err.code, message: err.message } });
+        continue;
+      }
+      out.push(await this.status(name, server));
+    }
+    return out;
+  }
+}

@@ -1,0 +1,21 @@
+/**
+ * `mcp-auth logout <name>`: revoke (RFC 7009, where offered) and forget the credential.
+ */
+import { createBroker } from '../context.js';
+import { noExtra, parse, positional } from '../args.js';
+import type { CliIO } from '../io.js';
+
+const USAGE = 'mcp-auth logout <name>';
+
+export async function run(args: string[], io: CliIO): Promise<number> {
+  const { values, positionals } = parse(args, {}, USAGE);
+  if (values.help) return io.stdout(`Usage: ${USAGE}\n`), 0;
+  const name = positional(positionals, 0, 'server name', USAGE);
+  noExtra(positionals, 1, USAGE);
+  const broker = createBroker(io);
+  await broker.server(name);
+  const r = await broker.logout(name);
+  if (!r.loggedOut) io.stderr(`"${name}" was not logged in.\n`);
+  else io.stderr(`Logged out of "${name}"${r.revoked ? ' (token revoked at the server)' : ' (the server offers no revocation, or refused it; forgotten locally)'}.\n`);
+  return 0;
+}
