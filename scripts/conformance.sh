@@ -85,6 +85,14 @@ case "$CLIENT_KIND" in
 esac
 case "$NODE20$CLIENT_SCRIPT" in *[[:space:]]*) abort "paths with whitespace are not supported (the runner splits --command on spaces)";; esac
 
+# One run at a time on a machine: concurrent runs would share (and wipe) $OUT.
+mkdir -p "$ROOT/.tmp"
+exec 9>"$ROOT/.tmp/conformance.lock"
+if ! flock -n 9; then
+  say "conformance: another run holds .tmp/conformance.lock; waiting (up to 5 min)…"
+  flock -w 300 9 || abort "timed out waiting for .tmp/conformance.lock"
+fi
+
 rm -rf "$OUT"
 mkdir -p "$OUT"
 say "conformance: $CLIENT_KIND client, runner $("$NODE22" "$RUNNER" --version) on node $NODE22_VERSION, ${#SCENARIOS[@]} scenarios, $JOBS at a time"

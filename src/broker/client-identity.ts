@@ -63,7 +63,6 @@ export async function resolveClientIdentity(
     serverName: string;
     oauthConfig: OAuthConfig;
     as: oauth.AuthorizationServer;
-    scope?: string;
     state: string;
     onCallback: (url: URL) => Promise<CallbackOutcome>;
     signal?: AbortSignal;
@@ -134,7 +133,6 @@ export async function resolveClientIdentity(
       redirectUri: listener.redirectUri,
       fetch: deps.fetch,
       now: deps.now(),
-      ...(p.scope ? { scope: p.scope } : {}),
       ...(p.signal ? { signal: p.signal } : {}),
     });
     await writeRecord(deps.store, regKey, reg);

@@ -205,7 +205,6 @@ async function authorizeOnce(
     as: discovery.as,
     state,
     onCallback: complete,
-    ...(scope ? { scope } : {}),
     ...(opts.signal ? { signal: opts.signal } : {}),
   });
   try {

@@ -118,6 +118,12 @@ function validateOAuth(raw: unknown, path: string, fail: Fail): OAuthConfig | fa
   if (raw === false) return false;
   if (!isPlainObject(raw)) fail(path, 'must be an object or false');
   checkKeys(raw, OAUTH_KEYS, path, fail);
+  for (const [key, value] of Object.entries(raw)) {
+    // Only url, headers and headersHelper are expanded; a placeholder here would be sent verbatim.
+    if (typeof value === 'string' && value.includes('${')) {
+      fail(`${path}.${key}`, 'cannot use ${VAR} placeholders (only url, headers and headersHelper are expanded)');
+    }
+  }
   const out: OAuthConfig = {};
 
   if (raw.clientId !== undefined) out.clientId = requireString(raw.clientId, `${path}.clientId`, fail);

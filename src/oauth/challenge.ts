@@ -152,7 +152,7 @@ export function parseWwwAuthenticate(header: string): AuthChallenge[] {
         i = skipElement(j);
         continue;
       }
-      const key = name;
+      const key = name.toLowerCase();
       if (!Object.hasOwn(challenge.params, key)) {
         // defineProperty, not assignment: a hostile "__proto__" parameter must stay a plain key.
         Object.defineProperty(challenge.params, key, { value, enumerable: true, writable: true, configurable: true });

@@ -36,11 +36,13 @@ export function isLoopbackHost(hostname: string): boolean {
  * @throws McpAuthError `INSECURE_URL`
  */
 export function assertSecureUrl(url: string | URL, what: string): URL {
+  // Callers name the URL either bare ("token endpoint") or with an article ("the MCP server URL").
+  const named = /^the\s/i.test(what) ? what.slice(4) : what;
   let parsed: URL;
   try {
     parsed = new URL(String(url));
   } catch (cause) {
-    throw new McpAuthError(ErrorCode.InsecureUrl, `The ${what} is not a valid URL.`, {
+    throw new McpAuthError(ErrorCode.InsecureUrl, `The ${named} is not a valid URL.`, {
       hint: 'Check the server configuration or the metadata it publishes.',
       cause,
     });
@@ -48,7 +50,7 @@ export function assertSecureUrl(url: string | URL, what: string): URL {
   if (parsed.username !== '' || parsed.password !== '') {
     throw new McpAuthError(
       ErrorCode.InsecureUrl,
-      `The ${what} ${redactUrl(parsed)} carries a user name or password in the URL.`,
+      `The ${named} ${redactUrl(parsed)} carries a user name or password in the URL.`,
       { hint: 'Remove the credentials from the URL; configure them as a client secret instead.' },
     );
   }
@@ -56,7 +58,7 @@ export function assertSecureUrl(url: string | URL, what: string): URL {
   if (parsed.protocol === 'http:' && isLoopbackHost(parsed.hostname)) return parsed;
   throw new McpAuthError(
     ErrorCode.InsecureUrl,
-    `The ${what} ${redactUrl(parsed)} does not use https.`,
+    `The ${named} ${redactUrl(parsed)} does not use https.`,
     { hint: 'Use an https:// URL (plain http is allowed only for 127.0.0.1, [::1] or localhost).' },
   );
 }

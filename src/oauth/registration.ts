@@ -70,7 +70,7 @@ export function registrationUsable(reg: StoredRegistration | undefined, issuer: 
 /** RFC 7591 §3: registers a native public (or confidential, if the AS insists) client. */
 export async function registerClient(
   as: oauth.AuthorizationServer,
-  opts: { redirectUri: string; fetch: FetchLike; scope?: string; now: number; signal?: AbortSignal },
+  opts: { redirectUri: string; fetch: FetchLike; now: number; signal?: AbortSignal },
 ): Promise<StoredRegistration> {
   const endpoint = as.registration_endpoint;
   if (!endpoint) {
@@ -87,7 +87,8 @@ export async function registerClient(
     token_endpoint_auth_method: method,
     application_type: 'native',
   };
-  if (opts.scope) body.scope = opts.scope;
+  // No `scope` (RFC 7591 §2): servers such as oidc-provider then restrict the client to exactly
+  // those scopes, and a later step-up to more would be refused as invalid_scope.
   const res = await opts.fetch(endpoint, {
     method: 'POST',
     headers: { 'content-type': 'application/json', accept: 'application/json' },

@@ -161,6 +161,20 @@ describe('createSafeFetch', () => {
     expect(res.headers.get('etag')).toBe('"v1"');
   });
 
+  it('returns a null body for 204/304 even from a fetch that hands back an empty stream', async () => {
+    // Some fetch implementations and proxies give an empty body stream for 304; rebuilding a
+    // Response with a body for a null-body status would throw.
+    const fake = (async () => {
+      const r = new Response(new ReadableStream({ start: (c) => c.close() }), { headers: { etag: '"v2"' } });
+      Object.defineProperty(r, 'status', { value: 304 });
+      return r;
+    }) as unknown as typeof fetch;
+    const res = await createSafeFetch({ fetch: fake })('https://as.example.com/jwks');
+    expect(res.status).toBe(304);
+    expect(res.body).toBeNull();
+    expect(res.headers.get('etag')).toBe('"v2"');
+  });
+
   it('refuses insecure URLs without calling fetch', async () => {
     const fake = vi.fn(async () => new Response('ok'));
     const f = createSafeFetch({ fetch: fake as unknown as typeof fetch });

@@ -106,4 +106,15 @@ describe('assertSecureUrl', () => {
       expect((err as Error).message).not.toContain('abc123');
     }
   });
+
+  it('reads well whether or not the caller puts an article before the name', () => {
+    for (const what of ['MCP server URL', 'the MCP server URL']) {
+      try {
+        assertSecureUrl('http://mcp.example.com/mcp', what);
+        expect.unreachable();
+      } catch (err) {
+        expect((err as Error).message).toBe('The MCP server URL http://mcp.example.com/mcp does not use https.');
+      }
+    }
+  });
 });
