@@ -95,6 +95,15 @@ fi
 
 rm -rf "$OUT"
 mkdir -p "$OUT"
+# Drive a snapshot of bin/ + dist/, so that a rebuild while the suite runs (another
+# developer's `npm run build`) cannot hand a half-written dist/ to a scenario. Node resolves
+# its packages from the repo's node_modules (the snapshot lives inside the repo).
+if [ "$CLIENT_KIND" = mcp-auth ] && [ -z "${MCP_AUTH_CLI:-}" ]; then
+  mkdir -p "$OUT/cli"
+  cp -R "$ROOT/bin" "$ROOT/dist" "$ROOT/package.json" "$OUT/cli/" || abort "cannot snapshot bin/ and dist/"
+  export MCP_AUTH_CLI="$OUT/cli/bin/mcp-auth.js"
+fi
+
 say "conformance: $CLIENT_KIND client, runner $("$NODE22" "$RUNNER" --version) on node $NODE22_VERSION, ${#SCENARIOS[@]} scenarios, $JOBS at a time"
 
 run_one() {

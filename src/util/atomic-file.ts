@@ -6,7 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
-function errnoCode(err: unknown): string | undefined {
+/** The `code` of a Node.js system error (`ENOENT`, `EEXIST`, …), or `undefined` for anything else. */
+export function errnoCode(err: unknown): string | undefined {
   return typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string'
     ? err.code
     : undefined;
@@ -74,6 +75,3 @@ export async function readFileIfExists(path: string): Promise<string | undefined
     throw err;
   }
 }
-
-/** @internal Shared by the util and store modules to read `err.code` without casts. */
-export { errnoCode };

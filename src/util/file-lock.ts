@@ -49,7 +49,7 @@ function lockTimeout(lockPath: string, timeoutMs: number): McpAuthError {
 /**
  * Runs `fn` while holding an in-process mutex named `name` (no lock file). Callers queue in FIFO
  * order; one that cannot get its turn within `timeoutMs` gets `LOCK_TIMEOUT` and leaves the queue
- * without blocking those behind it.
+ * without blocking those behind it. Not reentrant.
  */
 export async function withProcessMutex<T>(
   name: string,
@@ -57,7 +57,14 @@ export async function withProcessMutex<T>(
   opts: { timeoutMs?: number } = {},
 ): Promise<T> {
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const release = await enterQueue(name, Date.now() + timeoutMs, () => lockTimeout(name, timeoutMs));
+  const release = await enterQueue(
+    `mutex:${name}`,
+    Date.now() + timeoutMs,
+    () =>
+      new McpAuthError(ErrorCode.LockTimeout, `Timed out after ${timeoutMs} ms waiting for lock ${name}`, {
+        hint: 'Another operation on the same item is still running; retry in a moment',
+      }),
+  );
   try {
     return await fn();
   } finally {
@@ -132,8 +139,8 @@ function pidAlive(pid: number): boolean {
   }
 }
 
-/** `broke`: a stale lock was just removed, so retry at once instead of sleeping. */
-type Attempt = 'acquired' | 'busy' | 'broke';
+/** `retry`: something changed (a stale lock was removed, the directory created), so try again at once. */
+type Attempt = 'acquired' | 'busy' | 'retry';
 
 /**
  * Runs `fn` while holding an exclusive lock on `lockPath`, shared by every process on the machine
@@ -142,6 +149,9 @@ type Attempt = 'acquired' | 'busy' | 'broke';
  *
  * A lock file whose owner is dead (same host, PID gone), that is unparseable after a short grace, or
  * that its owner stopped refreshing for `staleMs` is broken and taken over.
+ *
+ * Not reentrant: calling it again for the same path from inside `fn` waits for itself and ends in
+ * `LOCK_TIMEOUT`.
  *
  * @throws McpAuthError `LOCK_TIMEOUT` when the lock cannot be had within `timeoutMs`;
  *   `STORE_WRITE_FAILED` when the lock file cannot be created at all (e.g. permissions).
@@ -159,13 +169,15 @@ export async function withFileLock<T>(
 
   const releaseQueue = await enterQueue(`file:${path}`, deadline, () => lockTimeout(path, timeoutMs));
   try {
-    const content = JSON.stringify({ pid: process.pid, at: Date.now(), host: HOST, id: randomBytes(8).toString('hex') });
+    const id = randomBytes(8).toString('hex');
+    let content: string;
     for (;;) {
+      content = JSON.stringify({ pid: process.pid, at: Date.now(), host: HOST, id });
       const attempt = await tryAcquire(path, content, staleMs);
       if (attempt === 'acquired') break;
       const left = deadline - Date.now();
       if (left <= 0) throw lockTimeout(path, timeoutMs);
-      if (attempt === 'broke') continue;
+      if (attempt === 'retry') continue;
       // Jitter keeps several waiters from retrying in lock-step after a release.
       await sleep(Math.min(left, pollMs * (0.5 + Math.random())));
     }
@@ -194,14 +206,9 @@ function cannotCreate(path: string, err: unknown): McpAuthError {
 }
 
 async function tryAcquire(path: string, content: string, staleMs: number): Promise<Attempt> {
+  let fh;
   try {
-    const fh = await open(path, 'wx', 0o600);
-    try {
-      await fh.writeFile(content, 'utf8');
-    } finally {
-      await fh.close();
-    }
-    return 'acquired';
+    fh = await open(path, 'wx', 0o600);
   } catch (err) {
     const code = errnoCode(err);
     if (code === 'ENOENT') {
@@ -210,9 +217,21 @@ async function tryAcquire(path: string, content: string, staleMs: number): Promi
       } catch (mkdirErr) {
         throw cannotCreate(path, mkdirErr);
       }
-      return 'broke';
+      return 'retry';
     }
     if (code !== 'EEXIST') throw cannotCreate(path, err);
+  }
+  if (fh !== undefined) {
+    try {
+      await fh.writeFile(content, 'utf8');
+    } catch (writeErr) {
+      // An empty lock file would block everyone for the unparseable-file grace period.
+      await fh.close().catch(() => undefined);
+      await unlink(path).catch(() => undefined);
+      throw cannotCreate(path, writeErr);
+    }
+    await fh.close();
+    return 'acquired';
   }
 
   let existing: string;
@@ -221,12 +240,12 @@ async function tryAcquire(path: string, content: string, staleMs: number): Promi
     [existing, mtimeMs] = await Promise.all([readFile(path, 'utf8'), stat(path).then((s) => s.mtimeMs)]);
   } catch (err) {
     // Released between our open and our read: just try again.
-    if (errnoCode(err) === 'ENOENT') return 'broke';
+    if (errnoCode(err) === 'ENOENT') return 'retry';
     throw err;
   }
   if (!isStale(existing, mtimeMs, staleMs)) return 'busy';
   await breakLock(path, existing);
-  return 'broke';
+  return 'retry';
 }
 
 function isStale(existing: string, mtimeMs: number, staleMs: number): boolean {

@@ -285,14 +285,14 @@ describe('withFileLock across processes', () => {
     const script = `
       const { withFileLock } = await import(process.argv[1]);
       const { setTimeout: sleep } = await import('node:timers/promises');
-      await withFileLock(process.argv[2], async () => { console.log('held'); await sleep(1000); console.log('released'); }, { staleMs: 300 });
+      await withFileLock(process.argv[2], async () => { console.log('held'); await sleep(1500); console.log('released'); }, { staleMs: 600 });
     `;
     const holder = runScript(script, [lockModule, lock]);
     await holder.waitFor('held');
     // Let the file get older than staleMs, had it not been refreshed.
-    await sleep(450);
-    await expectLockTimeout(withFileLock(lock, async () => 'never', { timeoutMs: 200, staleMs: 300 }));
-    await withFileLock(lock, async () => undefined, { staleMs: 300 });
+    await sleep(800);
+    await expectLockTimeout(withFileLock(lock, async () => 'never', { timeoutMs: 200, staleMs: 600 }));
+    await withFileLock(lock, async () => undefined, { staleMs: 600 });
     expect((await holder.done).stdout).toContain('released');
   });
 });
