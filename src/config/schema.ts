@@ -4,6 +4,7 @@
  * never echo values: URLs and headers may carry API keys.
  */
 import { ErrorCode, McpAuthError } from '../errors.js';
+import { isLoopbackHost } from '../util/loopback.js';
 
 export interface OAuthConfig {
   clientId?: string;
@@ -61,15 +62,6 @@ export function validateServerName(name: string): string {
     });
   }
   return name;
-}
-
-/**
- * Whether a URL host is the local machine: `localhost`, 127.0.0.0/8 or `[::1]`. Plain http is only
- * acceptable to these, where nothing crosses a network.
- */
-export function isLoopbackHost(hostname: string): boolean {
-  const h = hostname.toLowerCase();
-  return h === 'localhost' || h === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
 }
 
 type Fail = (path: string, problem: string) => never;

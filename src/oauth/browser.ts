@@ -1,6 +1,6 @@
 import type { ChildProcess, spawn as spawnFn } from 'node:child_process';
 import { ErrorCode, McpAuthError, redactUrl } from '../errors.js';
-import { isLoopbackHost } from './loopback.js';
+import { isLoopbackHost } from '../util/loopback.js';
 
 export interface OpenBrowserDeps {
   /** Where `BROWSER` is read from, and the environment the `BROWSER` command runs with; defaults to `process.env`. */

@@ -6,7 +6,7 @@
 import * as oauth from 'oauth4webapi';
 import { ErrorCode, McpAuthError, redactUrl } from '../errors.js';
 import { bearerChallenge } from './challenge.js';
-import { assertSecureUrl } from './loopback.js';
+import { assertSecureUrl } from '../util/loopback.js';
 
 export type FetchLike = typeof fetch;
 

@@ -1,5 +1,5 @@
 import { ErrorCode, McpAuthError } from '../errors.js';
-import { assertSecureUrl } from './loopback.js';
+import { assertSecureUrl } from '../util/loopback.js';
 
 export interface SafeFetchOptions {
   /** The underlying fetch; defaults to the global one, looked up at call time. */

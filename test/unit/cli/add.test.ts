@@ -6,7 +6,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { clientSecretKey } from '../../../src/store/key.js';
-import { jsonError, makeHome, type Home } from './support.js';
+import { makeHome, type Home } from './support.js';
 
 let home: Home;
 beforeEach(async () => {
@@ -222,15 +222,6 @@ describe('mcp-auth add-json', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('[CONFIG_INVALID]');
     expect(r.stderr).toContain('stdio');
-  });
-
-  it('answers --json errors as {error:{code,message,hint}} on stdout', async () => {
-    const r = await home.run(['add-json', 'demo', 'not json', '--json']);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toBe('');
-    const e = jsonError(r.stdout);
-    expect(Object.keys(e).sort()).toEqual(['code', 'hint', 'message']);
-    expect(e.code).toBe('CONFIG_INVALID');
   });
 
   it('refuses a duplicate with SERVER_EXISTS unless --force', async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ErrorCode, isMcpAuthError } from '../../../src/errors.js';
-import { assertSecureUrl, isLoopbackHost } from '../../../src/oauth/loopback.js';
+import { assertSecureUrl, isLoopbackHost } from '../../../src/util/loopback.js';
 
 describe('isLoopbackHost', () => {
   it.each([
