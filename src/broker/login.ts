@@ -116,6 +116,9 @@ export async function login(
   const held = sameServer?.credential;
 
   if (challenge?.error === 'insufficient_scope' && held && holdsAll(held.scope, challenge.scope)) {
+    // Counted like an authorization request: a server that keeps refusing scopes we hold would
+    // otherwise have its client retry forever on our "nothing to do".
+    await countAttempt(deps, serverName, held.scope, true);
     return { status: 'unchanged', reason: 'the credential already holds every scope the server asked for' };
   }
   if (!opts.challenge && !opts.force && held && (held.refreshToken !== undefined || !isExpired(held, deps.now()))) {

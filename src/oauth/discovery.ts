@@ -243,6 +243,7 @@ export async function fetchAuthorizationServerMetadata(
   issuer: string,
   fetchFn: FetchLike,
   signal?: AbortSignal,
+  match: 'exact' | 'same-origin' = 'exact',
 ): Promise<oauth.AuthorizationServer | undefined> {
   const expected = new URL(issuer);
   for (const url of authorizationServerMetadataUrls(issuer)) {
@@ -251,7 +252,7 @@ export async function fetchAuthorizationServerMetadata(
       await res.body?.cancel().catch(() => undefined);
       continue;
     }
-    return processMetadataResponse(res, url, expected);
+    return processMetadataResponse(res, url, expected, match);
   }
   return undefined;
 }
@@ -260,6 +261,7 @@ async function processMetadataResponse(
   res: Response,
   url: string,
   expectedIssuer: URL | undefined,
+  match: 'exact' | 'same-origin' = 'exact',
 ): Promise<oauth.AuthorizationServer> {
   if (res.status !== 200) {
     await res.body?.cancel().catch(() => undefined);
@@ -279,7 +281,8 @@ async function processMetadataResponse(
   } catch (cause) {
     throw metadataError('authorization server metadata', url, '"issuer" is not a URL', cause);
   }
-  if (expectedIssuer && issuerUrl.href !== expectedIssuer.href) {
+  const matches = match === 'exact' ? issuerUrl.href === expectedIssuer?.href : issuerUrl.origin === expectedIssuer?.origin;
+  if (expectedIssuer && !matches) {
     throw new McpAuthError(
       ErrorCode.IssuerMismatch,
       `authorization server metadata at ${redactUrl(url)} names issuer ${redactUrl(body.issuer)}, expected ${redactUrl(expectedIssuer)}`,
@@ -393,7 +396,9 @@ export async function discover(serverUrl: string, opts: DiscoveryOptions): Promi
   }
   const origin = new URL(serverUrl).origin;
   await opts.beforeIssuerContact?.(origin);
-  const as = await fetchAuthorizationServerMetadata(origin, fetchFn, signal);
+  // The 2025-03-26 revision put the metadata at the MCP server's origin without binding the
+  // issuer to it (servers name e.g. <origin>/oauth); the origin is what is vouched for here.
+  const as = await fetchAuthorizationServerMetadata(origin, fetchFn, signal, 'same-origin');
   if (as) {
     return withChallenge({ serverUrl, resource: canonicalResource(serverUrl), issuer: as.issuer, as, source: 'legacy-metadata' as const });
   }

@@ -157,12 +157,25 @@ export function toOAuthClient(identity: Pick<ClientIdentity, 'clientId' | 'clien
   const client: oauth.Client = { client_id: identity.clientId, token_endpoint_auth_method: identity.tokenEndpointAuthMethod };
   switch (identity.tokenEndpointAuthMethod) {
     case 'client_secret_basic':
-      return { client, auth: oauth.ClientSecretBasic(requireSecret(identity.clientSecret)) };
+      return { client, auth: clientSecretBasic(requireSecret(identity.clientSecret)) };
     case 'client_secret_post':
       return { client, auth: oauth.ClientSecretPost(requireSecret(identity.clientSecret)) };
     default:
       return { client, auth: oauth.None() };
   }
+}
+
+/**
+ * RFC 6749 §2.3.1 HTTP Basic client authentication. oauth4webapi's version also percent-encodes
+ * unreserved characters such as "-", which servers that decode only what needs decoding (the MCP
+ * conformance suite among them) read as a different client id; encodeURIComponent leaves the
+ * unreserved set alone and still escapes ":" and non-ASCII.
+ */
+export function clientSecretBasic(secret: string): oauth.ClientAuth {
+  return (_as, client, _body, headers) => {
+    const pair = `${encodeURIComponent(client.client_id)}:${encodeURIComponent(secret)}`;
+    headers.set('authorization', `Basic ${Buffer.from(pair).toString('base64')}`);
+  };
 }
 
 function requireSecret(secret: string | undefined): string {

@@ -11,7 +11,7 @@
 // and ends with the line `conformance: N passed, M failed`. Exit 1 if any failed.
 
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 const [outDir, ...scenarios] = process.argv.slice(2);
 if (!outDir || scenarios.length === 0) {
@@ -78,9 +78,21 @@ for (const s of scenarios) {
     `${n.success} passed, ${n.failure} failed, ${n.warning} warnings` +
     (notes.length ? `  (${notes.join('; ')})` : '');
   console.log(line);
+  const why = [];
   if (!ok) {
     for (const c of checks.filter((c) => c.status === 'FAILURE' || c.status === 'WARNING')) {
       console.log(`        ${c.status.padEnd(7)} ${c.id}: ${c.errorMessage || c.description}`);
+    }
+    // What the client and the CLI said last (client.mjs / sdk-client.mjs log to stderr).
+    const clientStderr = (checksPath && read(join(dirname(checksPath), 'stderr.txt'))) || '';
+    const lines = clientStderr.split('\n');
+    const cliError = lines.filter((l) => /^\s*\| mcp-auth: /.test(l)).pop();
+    const clientError = lines.filter((l) => /\] FAILED: /.test(l)).pop();
+    for (const l of [cliError, clientError]) {
+      if (l) {
+        why.push(l.replace(/^\s*\|\s*/, '').trim());
+        console.log(`        said: ${why.at(-1).slice(0, 300)}`);
+      }
     }
   }
   results.push({
@@ -91,6 +103,7 @@ for (const s of scenarios) {
     timedOut,
     counts: n,
     checksFile: checksPath ?? null,
+    said: why,
     problems: checks
       .filter((c) => c.status === 'FAILURE' || c.status === 'WARNING')
       .map((c) => ({ id: c.id, status: c.status, description: c.description, details: c.details })),
