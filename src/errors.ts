@@ -41,6 +41,7 @@ export const ErrorCode = {
   LoginTimeout: 'LOGIN_TIMEOUT',
   LoginCancelled: 'LOGIN_CANCELLED',
   StepUpLimit: 'STEP_UP_LIMIT',
+  LoginNotFound: 'LOGIN_NOT_FOUND',
   // Tokens
   TokenResponseInvalid: 'TOKEN_RESPONSE_INVALID',
   UnsupportedTokenType: 'UNSUPPORTED_TOKEN_TYPE',

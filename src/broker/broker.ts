@@ -1,6 +1,7 @@
 /**
  * The broker turns a server name into request headers, and owns the use cases around it: login,
- * step-up, logout and status. The CLI calls it in-process; the daemon will own one instance.
+ * step-up, logout and status. The CLI calls it in-process; the daemon owns one long-lived instance
+ * whose shared state (single-flight refreshes, pending logins, recent use) serves every client.
  */
 import { expandServer } from '../config/expand.js';
 import type { ServerConfig } from '../config/schema.js';
@@ -10,14 +11,18 @@ import { mergeHeaders } from '../helpers/headers-helper.js';
 import { bearerChallenge } from '../oauth/challenge.js';
 import { revokeToken } from '../oauth/grants.js';
 import { clientSecretKey, serverStateKey } from '../store/key.js';
+import type { ChallengeResponse, LoginResponse, PendingLoginView } from '../api-types.js';
+import { holdsAll } from '../oauth/scopes.js';
 import type { BrokerDeps } from './deps.js';
-import { freshCredential, loginRequired } from './fresh-token.js';
+import { freshCredential, loginRequired, tokenHash, type FreshTokenOptions } from './fresh-token.js';
+import { PendingLogins } from './pending-logins.js';
+import { SingleFlight } from './single-flight.js';
 import { clearAttempts, currentCredential, login, type LoginOptions, type LoginOutcome } from './login.js';
 import { readCredential, readServerState, type CredentialRecord, type ServerState } from './records.js';
-import { isExpired } from './refresh-policy.js';
+import { isExpired, needsRefresh } from './refresh-policy.js';
 import { clientSecretForState } from './client-identity.js';
 
-export type AuthState = 'ok' | 'expired' | 'login_required' | 'not_oauth' | 'error';
+export type AuthState = 'ok' | 'refreshing' | 'expired' | 'login_required' | 'not_oauth' | 'error';
 
 export interface ServerStatus {
   name: string;
@@ -39,8 +44,49 @@ function hasExplicitAuthorization(headers: Record<string, string> | undefined): 
   return Object.keys(headers ?? {}).some((h) => h.toLowerCase() === 'authorization');
 }
 
+/** How often the background refresher looks, and how far ahead of callers it refreshes. */
+const REFRESH_TICK_MS = 15_000;
+const REFRESH_AHEAD_MS = 45_000;
+/** Credentials used within this window are kept fresh in the background; idle ones are not. */
+const RECENT_USE_MS = 30 * 60_000;
+
+/** State that outlives one request: what makes a daemon more than N CLIs. */
+export class BrokerShared {
+  readonly refreshes = new SingleFlight<CredentialRecord>();
+  readonly logins: PendingLogins;
+  /** server name → last time its headers were asked for. */
+  readonly lastUsed = new Map<string, number>();
+  /** Hashes of tokens obtained by a challenge-driven refresh: rejected again → login required. */
+  readonly refreshedAfterChallenge = new Set<string>();
+  timer: NodeJS.Timeout | undefined;
+
+  constructor(now: () => number) {
+    this.logins = new PendingLogins(now);
+  }
+}
+
 export class Broker {
-  constructor(readonly deps: BrokerDeps) {}
+  readonly shared: BrokerShared;
+
+  constructor(readonly deps: BrokerDeps, shared?: BrokerShared) {
+    this.shared = shared ?? new BrokerShared(deps.now);
+  }
+
+  /**
+   * The same broker with a caller's environment lent for one request (`${VAR}` values,
+   * `MCP_CLIENT_SECRET`): it serves that request only, and is never kept.
+   */
+  forRequest(env?: Record<string, string>): Broker {
+    if (!env || Object.keys(env).length === 0) return this;
+    return new Broker({ ...this.deps, env: { ...this.deps.env, ...env } }, this.shared);
+  }
+
+  /** A usable credential; concurrent callers in this process share one refresh. */
+  private async credential(name: string, state: ServerState, opts: FreshTokenOptions = {}): Promise<CredentialRecord> {
+    const cred = await readCredential(this.deps.store, state.credentialKey);
+    if (cred && !opts.force && !needsRefresh(cred, this.deps.now(), opts.aheadMs)) return cred;
+    return this.shared.refreshes.run(state.credentialKey, () => freshCredential(this.deps, name, state, opts));
+  }
 
   /** The server's config with `${VAR}` expanded from the caller's environment. */
   async server(name: string): Promise<ServerConfig> {
@@ -67,7 +113,8 @@ export class Broker {
     if (server.oauth !== false) {
       const state = await this.loggedInState(name, server);
       if (state) {
-        const cred = await freshCredential(this.deps, name, state);
+        this.shared.lastUsed.set(name, this.deps.now());
+        const cred = await this.credential(name, state);
         bearer = { Authorization: `Bearer ${cred.accessToken}` };
       } else if (!hasExplicitAuthorization(server.headers) && !hasExplicitAuthorization(helper) && !server.headersHelper) {
         throw loginRequired(name, 'not logged in');
@@ -84,7 +131,7 @@ export class Broker {
     }
     const state = await this.loggedInState(name, server);
     if (!state) throw loginRequired(name, 'not logged in');
-    return (await freshCredential(this.deps, name, state)).accessToken;
+    return (await this.credential(name, state)).accessToken;
   }
 
   /**
@@ -99,7 +146,7 @@ export class Broker {
       const challenge = bearerChallenge(opts.challenge);
       if (challenge?.error !== 'insufficient_scope') {
         try {
-          await freshCredential(this.deps, name, current.state, { force: true });
+          await this.credential(name, current.state, { force: true });
           return { status: 'refreshed' };
         } catch (e) {
           if (!isMcpAuthError(e, ErrorCode.LoginRequired)) throw e;
@@ -108,6 +155,100 @@ export class Broker {
     }
     if (!opts.challenge) await clearAttempts(this.deps, name);
     return login(this.deps, name, server, opts, current);
+  }
+
+  /**
+   * Answers an MCP server's 401/403 as reported by a client. A report about a token that is no
+   * longer current gets the current headers with no token request; a 401 gets one refresh (a
+   * second 401 for the refreshed token means login required); a 403 `insufficient_scope` starts a
+   * step-up login unless every challenged scope is already held.
+   */
+  async challenge(name: string, req: { status: 401 | 403; wwwAuthenticate: string; tokenHash?: string }): Promise<ChallengeResponse> {
+    const server = await this.server(name);
+    const state = await this.loggedInState(name, server);
+    if (!state) throw loginRequired(name, 'not logged in');
+    const cred = await readCredential(this.deps.store, state.credentialKey);
+    if (!cred) throw loginRequired(name, 'no stored credential');
+    if (req.tokenHash && tokenHash(cred.accessToken) !== req.tokenHash) {
+      return { action: 'current', headers: await this.headers(name) };
+    }
+    const challenge = bearerChallenge(req.wwwAuthenticate);
+    if (req.status === 403 && challenge?.error === 'insufficient_scope') {
+      const started = await this.startLogin(name, { challenge: req.wwwAuthenticate });
+      if (started.status === 'pending' && started.login) return { action: 'login', login: started.login };
+      return { action: 'unchanged', headers: await this.headers(name) };
+    }
+    const rejected = req.tokenHash ?? tokenHash(cred.accessToken);
+    if (this.shared.refreshedAfterChallenge.has(rejected)) {
+      throw loginRequired(name, 'the server rejected a freshly refreshed token');
+    }
+    const next = await this.shared.refreshes.run(state.credentialKey, () =>
+      freshCredential(this.deps, name, state, { force: true, rejectedTokenHash: rejected }),
+    );
+    this.shared.refreshedAfterChallenge.add(tokenHash(next.accessToken));
+    return { action: next.accessToken === cred.accessToken ? 'current' : 'refreshed', headers: await this.headers(name) };
+  }
+
+  /**
+   * Starts (or joins) a login owned by this broker. Resolves once the authorization URL exists;
+   * the caller shows or opens it, and follows the login with {@link waitLogin}.
+   */
+  async startLogin(name: string, opts: { force?: boolean; challenge?: string } = {}): Promise<LoginResponse> {
+    await this.server(name);
+    const r = await this.shared.logins.start(name, (n, o) => this.login(n, o), opts);
+    if (r.status === 'pending') return { status: 'pending', login: r.login };
+    return r.status === 'refreshed' ? { status: 'refreshed' } : { status: 'unchanged', reason: r.reason };
+  }
+
+  getLogin(id: string): PendingLoginView | undefined {
+    return this.shared.logins.get(id);
+  }
+
+  waitLogin(id: string, timeoutMs: number): Promise<PendingLoginView | undefined> {
+    return this.shared.logins.wait(id, timeoutMs);
+  }
+
+  submitCallback(id: string, url: string): Promise<PendingLoginView> {
+    return this.shared.logins.submit(id, url);
+  }
+
+  leaveLogin(id: string): void {
+    this.shared.logins.leave(id);
+  }
+
+  /**
+   * Keeps recently used credentials fresh ahead of their callers, so nobody waits for a refresh
+   * in the common case. Idle credentials are left alone: refreshing them forever would rotate
+   * refresh tokens nobody uses.
+   */
+  startBackgroundRefresh(): void {
+    if (this.shared.timer) return;
+    this.shared.timer = setInterval(() => void this.refreshRecent(), REFRESH_TICK_MS);
+    this.shared.timer.unref();
+  }
+
+  /** One pass of the background refresher (exposed for tests). */
+  async refreshRecent(): Promise<void> {
+    const now = this.deps.now();
+    for (const [name, at] of this.shared.lastUsed) {
+      if (now - at > RECENT_USE_MS) {
+        this.shared.lastUsed.delete(name);
+        continue;
+      }
+      try {
+        const server = await this.server(name);
+        const state = await this.loggedInState(name, server);
+        if (state) await this.credential(name, state, { aheadMs: REFRESH_AHEAD_MS });
+      } catch (e) {
+        this.deps.log(`background refresh of ${name} failed: ${isMcpAuthError(e) ? e.code : 'unexpected error'}`);
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.shared.timer) clearInterval(this.shared.timer);
+    this.shared.timer = undefined;
+    await this.shared.logins.close();
   }
 
   /**
@@ -167,7 +308,11 @@ export class Broker {
     }
     const out: ServerStatus = {
       ...base,
-      state: isExpired(cred, this.deps.now()) && !cred.refreshToken ? 'expired' : 'ok',
+      state: this.shared.refreshes.has(state.credentialKey)
+        ? 'refreshing'
+        : isExpired(cred, this.deps.now()) && !cred.refreshToken
+          ? 'expired'
+          : 'ok',
       issuer: state.issuer,
       clientId: state.client.clientId,
       hasRefreshToken: cred.refreshToken !== undefined,

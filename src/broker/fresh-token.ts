@@ -2,6 +2,7 @@
  * A usable access token for a logged-in server: the stored one while it is fresh, else one
  * refresh under the credential's lock (so concurrent callers, in any process, refresh once).
  */
+import { createHash } from 'node:crypto';
 import { ErrorCode, McpAuthError, isMcpAuthError } from '../errors.js';
 import { refreshTokens } from '../oauth/grants.js';
 import type { ClientIdentity } from '../oauth/registration.js';
@@ -38,6 +39,14 @@ export interface FreshTokenOptions {
   force?: boolean;
   /** The token the server rejected: if the stored one differs, someone already replaced it. */
   rejectedToken?: string;
+  /** Same, as a sha256 hex digest (what API callers report). */
+  rejectedTokenHash?: string;
+  /** Refresh this much earlier than the usual margin (the background refresher runs ahead of callers). */
+  aheadMs?: number;
+}
+
+export function tokenHash(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
 }
 
 /**
@@ -50,7 +59,7 @@ export async function freshCredential(deps: BrokerDeps, serverName: string, stat
   const key = state.credentialKey;
   const first = await readCredential(deps.store, key);
   if (!first) throw loginRequired(serverName, 'no stored credential');
-  if (!opts.force && !needsRefresh(first, deps.now())) return first;
+  if (!opts.force && !needsRefresh(first, deps.now(), opts.aheadMs)) return first;
 
   return deps.store.withLock(key, async () => {
     const cred = await readCredential(deps.store, key);
@@ -58,8 +67,9 @@ export async function freshCredential(deps: BrokerDeps, serverName: string, stat
     const now = deps.now();
     if (opts.force) {
       if (opts.rejectedToken !== undefined && cred.accessToken !== opts.rejectedToken) return cred;
-      if (opts.rejectedToken === undefined && cred.accessToken !== first.accessToken) return cred;
-    } else if (!needsRefresh(cred, now)) {
+      if (opts.rejectedTokenHash !== undefined && tokenHash(cred.accessToken) !== opts.rejectedTokenHash) return cred;
+      if (opts.rejectedToken === undefined && opts.rejectedTokenHash === undefined && cred.accessToken !== first.accessToken) return cred;
+    } else if (!needsRefresh(cred, now, opts.aheadMs)) {
       return cred;
     }
     if (!cred.refreshToken) {

@@ -10,9 +10,9 @@ export function refreshMargin(lifetimeMs: number): number {
 }
 
 /** True when the token should be refreshed before use. A token with no known expiry never is. */
-export function needsRefresh(cred: Pick<CredentialRecord, 'expiresAt' | 'obtainedAt'>, now: number): boolean {
+export function needsRefresh(cred: Pick<CredentialRecord, 'expiresAt' | 'obtainedAt'>, now: number, aheadMs = 0): boolean {
   if (cred.expiresAt === undefined) return false;
-  return now >= cred.expiresAt - refreshMargin(cred.expiresAt - cred.obtainedAt);
+  return now + aheadMs >= cred.expiresAt - refreshMargin(cred.expiresAt - cred.obtainedAt);
 }
 
 export function isExpired(cred: Pick<CredentialRecord, 'expiresAt'>, now: number): boolean {

@@ -16,6 +16,8 @@ export function describeState(st: ServerStatus, now: number): string {
   switch (st.state) {
     case 'ok':
       return `logged in, ${describeExpiry(st.expiresAt, now)}${st.hasRefreshToken ? ', refreshable' : ''}`;
+    case 'refreshing':
+      return 'refreshing the token now';
     case 'expired':
       return 'expired: run mcp-auth login ' + st.name;
     case 'login_required':
