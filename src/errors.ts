@@ -42,6 +42,7 @@ export const ErrorCode = {
   LoginCancelled: 'LOGIN_CANCELLED',
   StepUpLimit: 'STEP_UP_LIMIT',
   LoginNotFound: 'LOGIN_NOT_FOUND',
+  DaemonRunning: 'DAEMON_RUNNING',
   // Tokens
   TokenResponseInvalid: 'TOKEN_RESPONSE_INVALID',
   UnsupportedTokenType: 'UNSUPPORTED_TOKEN_TYPE',

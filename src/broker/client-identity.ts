@@ -13,6 +13,7 @@ import {
   registerClient,
   registrationUsable,
   type ClientIdentity,
+  type StoredRegistration,
 } from '../oauth/registration.js';
 import { clientSecretKey, registrationKey } from '../store/key.js';
 import type { BrokerDeps } from './deps.js';
@@ -25,6 +26,8 @@ export interface IdentityWithListener {
   registrationKey?: string;
   /** True when this login registered a new client (no point retrying registration). */
   freshRegistration: boolean;
+  /** A new registration to save under `registrationKey` once the login has succeeded. */
+  pendingRegistration?: StoredRegistration;
 }
 
 function portOf(uri: string): number | undefined {
@@ -135,7 +138,11 @@ export async function resolveClientIdentity(
       now: deps.now(),
       ...(p.signal ? { signal: p.signal } : {}),
     });
-    await writeRecord(deps.store, regKey, reg);
+    // A stored login refreshes with the secret of the registration it was made with. Replacing a
+    // confidential registration now would strand that secret if this login then fails; it is
+    // saved when the login succeeds instead.
+    const strandsSecret = saved?.clientSecret !== undefined && saved.clientId !== reg.clientId;
+    if (!strandsSecret) await writeRecord(deps.store, regKey, reg);
     const identity: ClientIdentity = {
       clientId: reg.clientId,
       tokenEndpointAuthMethod: reg.tokenEndpointAuthMethod,
@@ -143,7 +150,7 @@ export async function resolveClientIdentity(
       source: 'dcr',
     };
     if (reg.clientSecret) identity.clientSecret = reg.clientSecret;
-    return { identity, listener, registrationKey: regKey, freshRegistration: true };
+    return { identity, listener, registrationKey: regKey, freshRegistration: true, ...(strandsSecret ? { pendingRegistration: reg } : {}) };
   } catch (e) {
     await listener.close();
     throw e;

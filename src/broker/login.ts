@@ -266,7 +266,11 @@ async function consumePasted(
   }
 }
 
-function waitFor<T>(done: Promise<T>, timeoutMs: number, signal?: AbortSignal): Promise<T> {
+/** Node fires a timer of more than 2^31-1 ms at once; longer waits are clamped to that. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+function waitFor<T>(done: Promise<T>, requestedMs: number, signal?: AbortSignal): Promise<T> {
+  const timeoutMs = Math.min(Math.max(requestedMs, 0), MAX_TIMER_MS);
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => {
       cleanup();
@@ -327,6 +331,9 @@ async function finishLogin(
   if (tokens.refreshToken) record.refreshToken = tokens.refreshToken;
   if (tokens.expiresAt !== undefined) record.expiresAt = tokens.expiresAt;
   if (tokens.scope) record.scope = tokens.scope;
+  if (chosen.pendingRegistration && chosen.registrationKey) {
+    await writeRecord(deps.store, chosen.registrationKey, chosen.pendingRegistration);
+  }
   await deps.store.withLock(key, () => writeRecord(deps.store, key, record));
 
   const state: ServerState = {

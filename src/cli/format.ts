@@ -1,7 +1,10 @@
 /**
  * Human-readable bits shared by the reading verbs.
  */
-import type { ServerStatus } from '../broker/broker.js';
+import type { ServerStatusView } from '../api-types.js';
+
+/** What the descriptions need: the broker's `ServerStatus` and the API's `ServerStatusView` both fit. */
+type StatusLike = Pick<ServerStatusView, 'name' | 'expiresAt' | 'hasRefreshToken' | 'error'> & { state: ServerStatusView['state'] };
 
 export function describeExpiry(expiresAt: number | undefined, now: number): string {
   if (expiresAt === undefined) return 'no expiry';
@@ -12,12 +15,14 @@ export function describeExpiry(expiresAt: number | undefined, now: number): stri
   return `expires in ${Math.round(s / 3600)}h`;
 }
 
-export function describeState(st: ServerStatus, now: number): string {
+export function describeState(st: StatusLike, now: number): string {
   switch (st.state) {
     case 'ok':
       return `logged in, ${describeExpiry(st.expiresAt, now)}${st.hasRefreshToken ? ', refreshable' : ''}`;
     case 'refreshing':
       return 'refreshing the token now';
+    case 'refreshing':
+      return `refreshing${st.expiresAt !== undefined ? ` (current token ${describeExpiry(st.expiresAt, now)})` : ''}`;
     case 'expired':
       return 'expired: run mcp-auth login ' + st.name;
     case 'login_required':

@@ -4,6 +4,7 @@
  */
 import { reportError, usageError } from './errors.js';
 import { processIO, type CliIO } from './io.js';
+import { VERSION } from './version.js';
 
 type Verb = { run(args: string[], io: CliIO): Promise<number> };
 
@@ -18,6 +19,9 @@ const VERBS: Record<string, () => Promise<Verb>> = {
   headers: () => import('./verbs/headers.js'),
   token: () => import('./verbs/token.js'),
   'client-metadata': () => import('./verbs/client-metadata.js'),
+  serve: () => import('./verbs/serve.js'),
+  stop: () => import('./verbs/stop.js'),
+  status: () => import('./verbs/status.js'),
 };
 
 const HELP = `mcp-auth — one OAuth helper for every MCP client on this machine
@@ -38,6 +42,12 @@ Credentials:
   token <name>              print the access token
   client-metadata --url U   print a Client ID Metadata Document to host at U
 
+Daemon (started on demand by login, logout, headers and token):
+  serve [--port N]          run it in the foreground
+  stop                      stop the running daemon
+  status                    is it running, and every server's state (--json)
+  MCP_AUTH_NO_DAEMON=1      do everything in-process, never start a daemon
+
 Exit codes: 0 ok, 1 error, 2 usage, 3 login required.
 Files live under $MCP_AUTH_HOME (default: XDG directories). Run \`mcp-auth <command> --help\`.
 `;
@@ -49,7 +59,7 @@ export async function main(argv: string[], io: CliIO = processIO()): Promise<num
     return verb === undefined ? 2 : 0;
   }
   if (verb === '--version' || verb === '-V' || verb === 'version') {
-    io.stdout('mcp-auth 0.1.0\n');
+    io.stdout(`mcp-auth ${VERSION}\n`);
     return 0;
   }
   const json = rest.includes('--json');

@@ -6,7 +6,7 @@ import * as oauth from 'oauth4webapi';
 import { ErrorCode, McpAuthError, redactUrl } from '../errors.js';
 import { assertSafeAuthorizationUrl } from './browser.js';
 import { createPkce, randomState } from './pkce.js';
-import { sanitizeServerText, toOAuthClient, type ClientIdentity } from './registration.js';
+import { basicCredentials, redactSecrets, sanitizeServerText, toOAuthClient, type ClientIdentity } from './registration.js';
 
 export interface AuthorizationRequest {
   /** The URL the user opens. Contains state and the PKCE challenge: never log it whole. */
@@ -109,7 +109,9 @@ export function validateAuthorizationResponse(
   }
   const error = params.get('error');
   if (error !== null) {
-    const desc = sanitizeServerText(params.get('error_description'));
+    // The AS knows our client secret; an error description is no place to print it.
+    const secrets = identity.clientSecret ? [identity.clientSecret, basicCredentials(identity.clientId, identity.clientSecret)] : [];
+    const desc = sanitizeServerText(redactSecrets(params.get('error_description'), secrets));
     if (error === 'access_denied') {
       throw new McpAuthError(ErrorCode.AccessDenied, `the authorization was denied${desc ? `: ${desc}` : ''}`, {
         hint: 'Run mcp-auth login <name> again and approve the request.',
@@ -119,8 +121,9 @@ export function validateAuthorizationResponse(
       hint: 'Check the server configuration (scopes, client), then run mcp-auth login <name> again.',
     });
   }
-  if (!params.get('code')) {
-    throw new McpAuthError(ErrorCode.CallbackInvalid, 'the authorization response carries no code', {
+  // One code, exactly: with two, which one is redeemed would be the attacker's choice.
+  if (!params.get('code') || params.getAll('code').length !== 1) {
+    throw new McpAuthError(ErrorCode.CallbackInvalid, params.get('code') ? 'the authorization response carries more than one code' : 'the authorization response carries no code', {
       hint: 'Start again with: mcp-auth login <name>',
     });
   }

@@ -5,6 +5,7 @@
  */
 import * as oauth from 'oauth4webapi';
 import { ErrorCode, McpAuthError, redactUrl } from '../errors.js';
+import { assertSafeAuthorizationUrl } from './browser.js';
 import { bearerChallenge } from './challenge.js';
 import { assertSecureUrl } from '../util/loopback.js';
 
@@ -226,6 +227,9 @@ export function validateAuthorizationServer(as: oauth.AuthorizationServer, sourc
       throw metadataError('authorization server metadata', source, `"${field}" is not a URL`, cause);
     }
     assertSecureUrl(v, `the authorization server's ${field.replace(/_/g, ' ')}`);
+    // Refused here, not only when the browser is about to open it: no client is registered with,
+    // and no listener opened for, an authorization server whose login URL is unsafe to launch.
+    if (field === 'authorization_endpoint') assertSafeAuthorizationUrl(v);
   }
   for (const field of ['code_challenge_methods_supported', 'scopes_supported', 'token_endpoint_auth_methods_supported', 'grant_types_supported', 'response_types_supported'] as const) {
     const v = as[field];
@@ -265,11 +269,21 @@ async function processMetadataResponse(
 ): Promise<oauth.AuthorizationServer> {
   if (res.status !== 200) {
     await res.body?.cancel().catch(() => undefined);
-    throw new McpAuthError(
-      ErrorCode.AuthServerUnavailable,
-      `authorization server metadata at ${redactUrl(url)} answered HTTP ${res.status}`,
-      { hint: 'The authorization server may be down; try again later.' },
-    );
+    // Only a 5xx means "down". A 4xx here comes from oauth.authServerMetadataUrl (the chain skips
+    // them), and a redirect is never followed: both are configuration problems, not outages.
+    if (res.status >= 500) {
+      throw new McpAuthError(
+        ErrorCode.AuthServerUnavailable,
+        `authorization server metadata at ${redactUrl(url)} answered HTTP ${res.status}`,
+        { hint: 'The authorization server may be down; try again later.' },
+      );
+    }
+    if (res.status >= 400) {
+      throw new McpAuthError(ErrorCode.MetadataNotFound, `no authorization server metadata at ${redactUrl(url)} (HTTP ${res.status})`, {
+        hint: 'Check oauth.authServerMetadataUrl for this server (mcp-auth get <name>).',
+      });
+    }
+    throw metadataError('authorization server metadata', url, `answered HTTP ${res.status} instead of the document (redirects are not followed)`);
   }
   const body = await readJsonObject(res, 'authorization server metadata', url);
   if (typeof body.issuer !== 'string') {

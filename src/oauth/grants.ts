@@ -6,7 +6,7 @@
 import * as oauth from 'oauth4webapi';
 import { ErrorCode, McpAuthError, isMcpAuthError, redactUrl } from '../errors.js';
 import type { FetchLike } from './discovery.js';
-import { sanitizeServerText, toOAuthClient, type ClientIdentity } from './registration.js';
+import { basicCredentials, redactSecrets, sanitizeServerText, toOAuthClient, type ClientIdentity } from './registration.js';
 
 /** What a token response leaves us. `expiresAt` is ms since the epoch, by our own clock. */
 export interface TokenSet {
@@ -59,37 +59,103 @@ function toTokenSet(res: oauth.TokenEndpointResponse, sentAt: number, requestedS
   return set;
 }
 
-/**
- * Maps whatever a token request threw to our codes. `invalid_grant` on refresh means the grant is
- * gone (login required); 5xx, network and timeouts are transient and must not cost a credential.
- */
-export function tokenError(cause: unknown, endpoint: string, during: 'code' | 'refresh'): McpAuthError {
-  if (isMcpAuthError(cause)) return cause;
-  if (cause instanceof oauth.ResponseBodyError) {
-    const err = sanitizeServerText(cause.error, 60);
-    const desc = sanitizeServerText(cause.error_description);
-    if (cause.status >= 500) {
-      return new McpAuthError(ErrorCode.AuthServerUnavailable, `the token endpoint ${redactUrl(endpoint)} failed: HTTP ${cause.status}`, {
-        hint: 'The authorization server is having trouble; try again shortly.',
-        cause,
-      });
-    }
-    if (cause.error === 'invalid_grant' && during === 'refresh') {
-      return new McpAuthError(ErrorCode.LoginRequired, `the authorization server no longer accepts this login (invalid_grant${desc ? `: ${desc}` : ''})`, {
-        hint: 'Run: mcp-auth login <name>',
-        cause,
-      });
-    }
-    if (cause.error === 'invalid_client') {
-      return new McpAuthError(ErrorCode.InvalidClient, `the authorization server rejected the client (invalid_client${desc ? `: ${desc}` : ''})`, {
-        hint: 'Check --client-id / the client secret, or run mcp-auth login <name> to register again.',
-        cause,
-      });
-    }
-    return new McpAuthError(ErrorCode.TokenRequestFailed, `the token request failed: ${err}${desc ? ` (${desc})` : ''}`, {
+/** An OAuth error response (RFC 6749 §5.2), from its JSON body or its WWW-Authenticate challenge. */
+interface ErrorResponse {
+  status: number;
+  error: string | undefined;
+  description: string | undefined;
+}
+
+/** The client's own secrets as they travel in a token request: the secret, and its Basic form. */
+function clientSecrets(identity: Pick<ClientIdentity, 'clientId' | 'clientSecret' | 'tokenEndpointAuthMethod'>): string[] {
+  if (!identity.clientSecret) return [];
+  return [identity.clientSecret, basicCredentials(identity.clientId, identity.clientSecret)];
+}
+
+function fromErrorResponse(
+  r: ErrorResponse,
+  endpoint: string,
+  during: 'code' | 'refresh',
+  secrets: ReadonlyArray<string | undefined>,
+  cause: unknown,
+): McpAuthError {
+  const err = sanitizeServerText(redactSecrets(r.error, secrets), 60);
+  const desc = sanitizeServerText(redactSecrets(r.description, secrets));
+  if (r.status >= 500) {
+    return new McpAuthError(ErrorCode.AuthServerUnavailable, `the token endpoint ${redactUrl(endpoint)} failed: HTTP ${r.status}`, {
+      hint: 'The authorization server is having trouble; try again shortly.',
+      cause,
+    });
+  }
+  if (r.error === 'invalid_grant' && during === 'refresh') {
+    return new McpAuthError(ErrorCode.LoginRequired, `the authorization server no longer accepts this login (invalid_grant${desc ? `: ${desc}` : ''})`, {
       hint: 'Run: mcp-auth login <name>',
       cause,
     });
+  }
+  if (r.error === 'invalid_client') {
+    return new McpAuthError(ErrorCode.InvalidClient, `the authorization server rejected the client (invalid_client${desc ? `: ${desc}` : ''})`, {
+      hint: 'Check --client-id / the client secret, or run mcp-auth login <name> to register again.',
+      cause,
+    });
+  }
+  return new McpAuthError(ErrorCode.TokenRequestFailed, `the token request failed: ${err || `HTTP ${r.status}`}${desc ? ` (${desc})` : ''}`, {
+    hint: 'Run: mcp-auth login <name>',
+    cause,
+  });
+}
+
+/**
+ * RFC 6749 §5.2: a 401 carries a WWW-Authenticate challenge (oidc-provider sends `Basic …,
+ * error="invalid_client"`), and oauth4webapi throws on the challenge before reading the body.
+ * The error comes from the challenge; a bare 401 means the client failed to authenticate.
+ */
+function challengeErrorResponse(cause: oauth.WWWAuthenticateChallengeError): ErrorResponse {
+  const params = cause.cause.find((c) => c.parameters.error !== undefined)?.parameters;
+  return {
+    status: cause.status,
+    error: params?.error ?? (cause.status === 401 ? 'invalid_client' : undefined),
+    description: params?.error_description,
+  };
+}
+
+/** The JSON error body a challenged response may also carry; it wins over the challenge's fields. */
+async function withErrorBody(cause: unknown): Promise<ErrorResponse | undefined> {
+  if (!(cause instanceof oauth.WWWAuthenticateChallengeError)) return undefined;
+  const fromChallenge = challengeErrorResponse(cause);
+  try {
+    const body: unknown = await cause.response.clone().json();
+    if (body && typeof body === 'object' && typeof (body as { error?: unknown }).error === 'string') {
+      const b = body as { error: string; error_description?: unknown };
+      return {
+        status: cause.status,
+        error: b.error,
+        description: typeof b.error_description === 'string' ? b.error_description : fromChallenge.description,
+      };
+    }
+  } catch {
+    // Not JSON: the challenge is all there is.
+  }
+  return fromChallenge;
+}
+
+/**
+ * Maps whatever a token request threw to our codes. `invalid_grant` on refresh means the grant is
+ * gone (login required); 5xx, network and timeouts are transient and must not cost a credential.
+ * `secrets` are the request's own secrets, removed from any server text quoted in the message.
+ */
+export function tokenError(
+  cause: unknown,
+  endpoint: string,
+  during: 'code' | 'refresh',
+  secrets: ReadonlyArray<string | undefined> = [],
+): McpAuthError {
+  if (isMcpAuthError(cause)) return cause;
+  if (cause instanceof oauth.ResponseBodyError) {
+    return fromErrorResponse({ status: cause.status, error: cause.error, description: cause.error_description }, endpoint, during, secrets, cause);
+  }
+  if (cause instanceof oauth.WWWAuthenticateChallengeError) {
+    return fromErrorResponse(challengeErrorResponse(cause), endpoint, during, secrets, cause);
   }
   if (cause instanceof oauth.OperationProcessingError) {
     const status = (cause.cause as { status?: number } | undefined)?.status ?? (cause as unknown as { status?: number }).status;
@@ -139,7 +205,9 @@ export async function exchangeCode(
     const res = await oauth.authorizationCodeGrantRequest(as, client, auth, callbackParams, identity.redirectUri, opts.codeVerifier, requestOptions(opts));
     return toTokenSet(await oauth.processAuthorizationCodeResponse(as, client, res), sentAt, opts.requestedScope);
   } catch (cause) {
-    throw tokenError(cause, endpoint, 'code');
+    const secrets = [callbackParams.get('code') ?? undefined, opts.codeVerifier, ...clientSecrets(identity)];
+    const body = await withErrorBody(cause);
+    throw body ? fromErrorResponse(body, endpoint, 'code', secrets, cause) : tokenError(cause, endpoint, 'code', secrets);
   }
 }
 
@@ -157,7 +225,9 @@ export async function refreshTokens(
     const res = await oauth.refreshTokenGrantRequest(as, client, auth, refreshToken, requestOptions(opts));
     return toTokenSet(await oauth.processRefreshTokenResponse(as, client, res), sentAt, opts.previousScope);
   } catch (cause) {
-    throw tokenError(cause, endpoint, 'refresh');
+    const secrets = [refreshToken, ...clientSecrets(identity)];
+    const body = await withErrorBody(cause);
+    throw body ? fromErrorResponse(body, endpoint, 'refresh', secrets, cause) : tokenError(cause, endpoint, 'refresh', secrets);
   }
 }
 

@@ -42,6 +42,18 @@ export function sanitizeServerText(text: unknown, max = 200): string {
 }
 
 /**
+ * Replaces every one of `secrets` (refresh token, code, verifier, client secret) that a server
+ * echoed back, before its text goes into a message. Apply before {@link sanitizeServerText}, so no
+ * prefix of a secret survives the truncation either.
+ */
+export function redactSecrets(text: unknown, secrets: ReadonlyArray<string | undefined>): unknown {
+  if (typeof text !== 'string') return text;
+  let out = text;
+  for (const secret of secrets) if (secret && secret.length >= 4) out = out.split(secret).join('[redacted]');
+  return out;
+}
+
+/**
  * RFC 8414 §2: `token_endpoint_auth_methods_supported` defaults to `client_secret_basic`. A client
  * with a secret prefers basic, then post; a public client uses `none`.
  */
@@ -173,9 +185,13 @@ export function toOAuthClient(identity: Pick<ClientIdentity, 'clientId' | 'clien
  */
 export function clientSecretBasic(secret: string): oauth.ClientAuth {
   return (_as, client, _body, headers) => {
-    const pair = `${encodeURIComponent(client.client_id)}:${encodeURIComponent(secret)}`;
-    headers.set('authorization', `Basic ${Buffer.from(pair).toString('base64')}`);
+    headers.set('authorization', `Basic ${basicCredentials(client.client_id, secret)}`);
   };
+}
+
+/** The base64 credentials of an RFC 6749 §2.3.1 `Authorization: Basic` header (secret: never print it). */
+export function basicCredentials(clientId: string, secret: string): string {
+  return Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(secret)}`).toString('base64');
 }
 
 function requireSecret(secret: string | undefined): string {

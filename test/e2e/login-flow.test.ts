@@ -38,6 +38,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  // login/headers start a daemon on demand; stop it so no process outlives the test.
+  if (env) await runCli(['stop'], env);
   await browser?.close();
   await mcp?.close();
   await as?.close();

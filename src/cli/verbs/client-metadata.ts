@@ -19,6 +19,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   if (values.help) return io.stdout(`Usage: ${USAGE}\n`), 0;
   noExtra(positionals, 0, USAGE);
   if (!values.url) throw usageError('--url is required', `Usage: ${USAGE}`);
+  if (!URL.canParse(values.url)) throw usageError('--url must be an absolute https URL', `Usage: ${USAGE}`);
   const port = portFlag(values['callback-port']);
   const doc = clientMetadataDocument({
     clientMetadataUrl: values.url,

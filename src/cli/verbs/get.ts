@@ -8,6 +8,8 @@ import type { CliIO } from '../io.js';
 import { getServer, loadConfig } from '../../config/servers-file.js';
 import { expandServer } from '../../config/expand.js';
 import { clientSecretKey } from '../../store/key.js';
+import { isMcpAuthError } from '../../errors.js';
+import type { ServerStatus } from '../../broker/broker.js';
 
 const USAGE = 'mcp-auth get [--json] <name>';
 
@@ -18,7 +20,14 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   noExtra(positionals, 1, USAGE);
   const broker = createBroker(io);
   const raw = getServer(await loadConfig(broker.deps.paths), name);
-  const status = await broker.status(name, expandServer(raw, io.env));
+  // An unset ${VAR} must not hide the configuration: it shows as the state, as in `list`.
+  let status: ServerStatus;
+  try {
+    status = await broker.status(name, expandServer(raw, io.env));
+  } catch (e) {
+    if (!isMcpAuthError(e)) throw e;
+    status = { name, url: raw.url, type: raw.type, state: 'error', store: broker.deps.store.backend, error: { code: e.code, message: e.message } };
+  }
   const secretStored = (await broker.deps.store.get(clientSecretKey(name))) !== undefined;
   const config = { ...raw, ...(raw.headers ? { headers: maskHeaders(raw.headers) } : {}) };
   if (values.json) {

@@ -111,6 +111,44 @@ describe('mcp-auth add', () => {
     expect(existsSync(home.paths.credentialsFile)).toBe(false);
   });
 
+  it('prompts for --client-secret at a terminal, masked, and stores what was typed', async () => {
+    const r = await home.run(['add', '--client-id', 'c', '--client-secret', 'demo', 'https://mcp.example.com/mcp'], {
+      interactive: true,
+      typed: 'typo\u007f\u007f\u007f\u007ftyped-secret\r',
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('Client secret: ');
+    expect(r.stderr + r.stdout).not.toContain('typed-secret');
+    expect(r.rawModes).toEqual([true, false]);
+    expect(await home.store().get(clientSecretKey('demo'))).toBe('typed-secret');
+    expect(await readFile(home.paths.configFile, 'utf8')).not.toContain('typed-secret');
+  });
+
+  it('prefers MCP_CLIENT_SECRET over prompting, even at a terminal', async () => {
+    const r = await home.run(['add', '--client-id', 'c', '--client-secret', 'demo', 'https://mcp.example.com/mcp'], {
+      interactive: true,
+      typed: 'not-this\r',
+      env: { MCP_CLIENT_SECRET: 'from-env' },
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.rawModes).toEqual([]);
+    expect(await home.store().get(clientSecretKey('demo'))).toBe('from-env');
+  });
+
+  it('writes nothing when the secret prompt is cancelled (Ctrl-C) or left empty', async () => {
+    const cancelled = await home.run(['add', '--client-id', 'c', '--client-secret', 'demo', 'https://mcp.example.com/mcp'], {
+      interactive: true,
+      typed: 'abc\u0003',
+    });
+    expect(cancelled.code).toBe(1);
+    expect(cancelled.stderr).toContain('[LOGIN_CANCELLED]');
+    expect(cancelled.rawModes).toEqual([true, false]);
+    const empty = await home.run(['add', '--client-id', 'c', '--client-secret', 'demo', 'https://mcp.example.com/mcp'], { interactive: true, typed: '\r' });
+    expect(empty.code).toBe(2);
+    expect(existsSync(home.paths.configFile)).toBe(false);
+    expect(existsSync(home.paths.credentialsFile)).toBe(false);
+  });
+
   it('refuses --client-secret without a client id (usage, exit 2)', async () => {
     const r = await home.run(['add', '--client-secret', 'demo', 'https://mcp.example.com/mcp'], { env: { MCP_CLIENT_SECRET: 's' } });
     expect(r.code).toBe(2);

@@ -23,19 +23,34 @@ export interface Home {
   paths: Paths;
   env: NodeJS.ProcessEnv;
   /** Runs `mcp-auth <argv>` in-process; `env` is merged over the home's environment. */
-  run(argv: string[], opts?: { env?: NodeJS.ProcessEnv; interactive?: boolean }): Promise<Run>;
+  run(argv: string[], opts?: { env?: NodeJS.ProcessEnv; interactive?: boolean; typed?: string }): Promise<Run & { rawModes: boolean[] }>;
   readConfig(): Promise<unknown>;
   store(): FileStore;
   remove(): Promise<void>;
 }
 
-export function fakeIO(env: NodeJS.ProcessEnv, interactive = false): { io: CliIO; out: () => string; err: () => string } {
+/**
+ * Captured streams. `interactive` makes stdin look like a terminal (with a `setRawMode` that
+ * records its calls) holding `typed`; otherwise stdin is an empty pipe.
+ */
+export function fakeIO(
+  env: NodeJS.ProcessEnv,
+  interactive = false,
+  typed = '',
+): { io: CliIO; out: () => string; err: () => string; rawModes: boolean[] } {
   let stdout = '';
   let stderr = '';
-  const stdin = new PassThrough() as PassThrough & { isTTY?: boolean };
-  stdin.isTTY = false;
-  stdin.end();
+  const rawModes: boolean[] = [];
+  const stdin = new PassThrough() as PassThrough & { isTTY?: boolean; setRawMode?: (mode: boolean) => unknown };
+  stdin.isTTY = interactive;
+  if (interactive) {
+    stdin.setRawMode = (mode: boolean) => rawModes.push(mode);
+    stdin.write(typed);
+  } else {
+    stdin.end();
+  }
   return {
+    rawModes,
     io: { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t), stdin, env, interactive },
     out: () => stdout,
     err: () => stderr,
@@ -44,16 +59,18 @@ export function fakeIO(env: NodeJS.ProcessEnv, interactive = false): { io: CliIO
 
 export async function makeHome(): Promise<Home> {
   const dir = await mkdtemp(join(tmpdir(), 'mcp-auth-cli-'));
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: dir, MCP_AUTH_HOME: dir };
+  // In-process verbs only: these tests must never start a background daemon
+  // (the daemon path is covered by test/unit/client and test/e2e/daemon-cli.test.ts).
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: dir, MCP_AUTH_HOME: dir, MCP_AUTH_NO_DAEMON: '1' };
   const paths = resolvePaths(env);
   return {
     dir,
     paths,
     env,
     async run(argv, opts = {}) {
-      const { io, out, err } = fakeIO({ ...env, ...opts.env }, opts.interactive ?? false);
+      const { io, out, err, rawModes } = fakeIO({ ...env, ...opts.env }, opts.interactive ?? false, opts.typed);
       const code = await main(argv, io);
-      return { code, stdout: out(), stderr: err() };
+      return { code, stdout: out(), stderr: err(), rawModes };
     },
     async readConfig() {
       return JSON.parse(await readFile(paths.configFile, 'utf8')) as unknown;
@@ -76,8 +93,8 @@ export async function seedLogin(
   name: string,
   serverUrl: string,
   cred: Partial<CredentialRecord> & { accessToken: string },
+  issuer = 'https://as.example.test',
 ): Promise<void> {
-  const issuer = 'https://as.example.test';
   const clientId = 'client-1';
   const key = credentialKey({ resource: serverUrl, issuer, clientId });
   const store = home.store();
