@@ -260,7 +260,7 @@ export class Broker {
     let revoked = false;
     if (state && credential) {
       try {
-        const secret = state.client.tokenEndpointAuthMethod === 'none' ? undefined : await clientSecretForState(this.deps, name, state);
+        const secret = state.client.tokenEndpointAuthMethod === 'none' ? undefined : await clientSecretForState(this.deps, name, state, credential);
         const identity = { clientId: state.client.clientId, tokenEndpointAuthMethod: state.client.tokenEndpointAuthMethod, ...(secret ? { clientSecret: secret } : {}) };
         const token = credential.refreshToken ?? credential.accessToken;
         revoked = await revokeToken(state.as, identity, token, credential.refreshToken ? 'refresh_token' : 'access_token', {

@@ -47,8 +47,12 @@ export async function clientSecretForState(
   deps: BrokerDeps,
   serverName: string,
   state: { issuer: string; client: { clientId: string; source: ClientIdentity['source'] } },
+  credential?: { clientSecret?: string },
 ): Promise<string | undefined> {
   if (state.client.source === 'dcr') {
+    // The credential keeps the secret of the registration it was made with: the per-issuer
+    // registration may since have been replaced by another server's login.
+    if (credential?.clientSecret) return credential.clientSecret;
     const reg = await readRegistration(deps.store, registrationKey({ issuer: state.issuer }));
     return reg?.clientId === state.client.clientId ? reg.clientSecret : undefined;
   }

@@ -22,13 +22,13 @@ export function loginRequired(serverName: string, why: string): McpAuthError {
   });
 }
 
-async function refreshIdentity(deps: BrokerDeps, serverName: string, state: ServerState): Promise<Pick<ClientIdentity, 'clientId' | 'clientSecret' | 'tokenEndpointAuthMethod'>> {
+async function refreshIdentity(deps: BrokerDeps, serverName: string, state: ServerState, cred: CredentialRecord): Promise<Pick<ClientIdentity, 'clientId' | 'clientSecret' | 'tokenEndpointAuthMethod'>> {
   const identity: Pick<ClientIdentity, 'clientId' | 'clientSecret' | 'tokenEndpointAuthMethod'> = {
     clientId: state.client.clientId,
     tokenEndpointAuthMethod: state.client.tokenEndpointAuthMethod,
   };
   if (identity.tokenEndpointAuthMethod === 'none') return identity;
-  const secret = await clientSecretForState(deps, serverName, state);
+  const secret = await clientSecretForState(deps, serverName, state, cred);
   if (!secret) throw loginRequired(serverName, 'the client secret this login used is no longer available');
   identity.clientSecret = secret;
   return identity;
@@ -76,7 +76,7 @@ export async function freshCredential(deps: BrokerDeps, serverName: string, stat
       if (!opts.force && !isExpired(cred, now)) return cred;
       throw loginRequired(serverName, 'the access token expired and the server issued no refresh token');
     }
-    const identity = await refreshIdentity(deps, serverName, state);
+    const identity = await refreshIdentity(deps, serverName, state, cred);
     let tokens;
     try {
       tokens = await refreshTokens(state.as, identity, cred.refreshToken, {

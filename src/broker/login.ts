@@ -331,6 +331,7 @@ async function finishLogin(
   if (tokens.refreshToken) record.refreshToken = tokens.refreshToken;
   if (tokens.expiresAt !== undefined) record.expiresAt = tokens.expiresAt;
   if (tokens.scope) record.scope = tokens.scope;
+  if (chosen.identity.source === 'dcr' && chosen.identity.clientSecret) record.clientSecret = chosen.identity.clientSecret;
   if (chosen.pendingRegistration && chosen.registrationKey) {
     await writeRecord(deps.store, chosen.registrationKey, chosen.pendingRegistration);
   }

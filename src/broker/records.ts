@@ -21,6 +21,8 @@ export interface CredentialRecord {
   expiresAt?: number;
   obtainedAt: number;
   scope?: string;
+  /** A dynamically registered confidential client's secret, kept with the tokens it refreshes. */
+  clientSecret?: string;
 }
 
 /** What a server name resolves to after a login. Not secret (no tokens, no client secret). */
