@@ -12,7 +12,11 @@ export function refreshMargin(lifetimeMs: number): number {
 /** True when the token should be refreshed before use. A token with no known expiry never is. */
 export function needsRefresh(cred: Pick<CredentialRecord, 'expiresAt' | 'obtainedAt'>, now: number, aheadMs = 0): boolean {
   if (cred.expiresAt === undefined) return false;
-  return now + aheadMs >= cred.expiresAt - refreshMargin(cred.expiresAt - cred.obtainedAt);
+  const lifetime = cred.expiresAt - cred.obtainedAt;
+  // Looking ahead is bounded by the lifetime too: with short-lived tokens a fixed look-ahead
+  // would refresh on every pass and rotate the refresh token for nothing.
+  const ahead = Math.min(aheadMs, Math.max(0, lifetime) * 0.25);
+  return now + ahead >= cred.expiresAt - refreshMargin(lifetime);
 }
 
 export function isExpired(cred: Pick<CredentialRecord, 'expiresAt'>, now: number): boolean {

@@ -34,7 +34,9 @@ beforeAll(async () => {
   browser = await launchBrowser();
   home = await mkdtemp(join(tmpdir(), 'mcp-auth-e2e-'));
   urlFile = join(home, 'opened-urls.txt');
-  env = cliEnv(home, { BROWSER: `${process.execPath} ${BROWSER_COMMAND}`, MCP_AUTH_TEST_URL_FILE: urlFile });
+  // The engine in-process, so token request counts are exact; test/e2e/daemon-cli.test.ts runs
+  // the same journey through the daemon (whose background refresher makes counts timing-bound).
+  env = cliEnv(home, { BROWSER: `${process.execPath} ${BROWSER_COMMAND}`, MCP_AUTH_TEST_URL_FILE: urlFile, MCP_AUTH_NO_DAEMON: '1' });
 });
 
 afterAll(async () => {

@@ -50,3 +50,21 @@ describe('isExpired', () => {
     expect(isExpired({}, Number.MAX_SAFE_INTEGER)).toBe(false);
   });
 });
+
+describe('needsRefresh with a look-ahead (background refresher)', () => {
+  const obtainedAt = 1_000_000;
+  it('looks ahead by the given time for long-lived tokens', () => {
+    const hour = { obtainedAt, expiresAt: obtainedAt + 3600_000 };
+    const due = hour.expiresAt - 5 * 60_000;
+    expect(needsRefresh(hour, due - 45_001, 45_000)).toBe(false);
+    expect(needsRefresh(hour, due - 45_000, 45_000)).toBe(true);
+  });
+
+  it('bounds the look-ahead by a quarter of the lifetime, so short tokens are not refreshed on every pass', () => {
+    const short = { obtainedAt, expiresAt: obtainedAt + 30_000 };
+    // margin 7.5 s + look-ahead 7.5 s (not 45 s): due when 15 s remain.
+    expect(needsRefresh(short, obtainedAt + 1_000, 45_000)).toBe(false);
+    expect(needsRefresh(short, obtainedAt + 14_999, 45_000)).toBe(false);
+    expect(needsRefresh(short, obtainedAt + 15_000, 45_000)).toBe(true);
+  });
+});
