@@ -18,7 +18,7 @@
 //                                     default: a temp dir, removed at exit
 //   MCP_AUTH_CONFORMANCE_LOGIN_TIMEOUT_MS  per `login` call (default 20000)
 
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -275,6 +275,8 @@ async function main() {
 
 function cleanup() {
   for (const c of children) c.kill('SIGKILL');
+  // login/headers autostart a daemon for this home; stop it before its home goes away.
+  if (home && baseEnv) spawnSync(process.execPath, [CLI, 'stop'], { env: baseEnv, stdio: 'ignore', timeout: 5_000 });
   if (home && !keepHome) rmSync(home, { recursive: true, force: true });
 }
 
