@@ -23,6 +23,11 @@ export interface ServerStatusView {
   error?: { code: string; message: string };
 }
 
+/** `GET /v1/servers`: an object, so the answer can grow without breaking callers. */
+export interface ServersResponse {
+  servers: ServerStatusView[];
+}
+
 /**
  * A login the daemon owns. `kind` leaves room for the device flow (`userCode`); the CLI (or any
  * client) shows `url` to the person and opens it in their session.
@@ -40,6 +45,11 @@ export interface PendingLoginView {
   redirectUri?: string;
   error?: { code: string; message: string; hint?: string };
   scope?: string;
+}
+
+/** `GET /v1/logins/{id}` and `POST /v1/logins/{id}/callback`: the login, wrapped so the answer can grow. */
+export interface LoginViewResponse {
+  login: PendingLoginView;
 }
 
 /** Environment values a caller lends for one request: `${VAR}` expansion, `MCP_CLIENT_SECRET`. */
@@ -88,6 +98,10 @@ export interface CallbackRequest {
   url: string;
 }
 
+/** Optional body of `POST /v1/servers/{name}/logout` (the env lets revocation use the caller's `MCP_CLIENT_SECRET`). */
+export interface LogoutRequest {
+  env?: RequestEnv;
+}
 export interface LogoutResponse {
   loggedOut: boolean;
   revoked: boolean;

@@ -5,12 +5,13 @@
  */
 import { expandServer } from '../config/expand.js';
 import type { ServerConfig } from '../config/schema.js';
-import { getServer, loadConfig } from '../config/servers-file.js';
+import { getServer, loadConfigShared } from '../config/servers-file.js';
 import { ErrorCode, McpAuthError, isMcpAuthError } from '../errors.js';
 import { mergeHeaders } from '../helpers/headers-helper.js';
 import { bearerChallenge } from '../oauth/challenge.js';
 import { revokeToken } from '../oauth/grants.js';
 import { clientSecretKey, serverStateKey } from '../store/key.js';
+import type { CredentialStore } from '../store/types.js';
 import type { ChallengeResponse, LoginResponse, PendingLoginView } from '../api-types.js';
 import { holdsAll } from '../oauth/scopes.js';
 import type { BrokerDeps } from './deps.js';
@@ -40,6 +41,11 @@ export interface ServerStatus {
   error?: { code: string; message: string };
 }
 
+/** Identifies one stored credential (its refresh token, else its access token) without keeping a token. */
+function fingerprint(cred: CredentialRecord): string {
+  return tokenHash(cred.refreshToken ?? cred.accessToken);
+}
+
 function hasExplicitAuthorization(headers: Record<string, string> | undefined): boolean {
   return Object.keys(headers ?? {}).some((h) => h.toLowerCase() === 'authorization');
 }
@@ -50,6 +56,20 @@ const REFRESH_AHEAD_MS = 45_000;
 /** Credentials used within this window are kept fresh in the background; idle ones are not. */
 const RECENT_USE_MS = 30 * 60_000;
 
+/** Where the headers path reads records from: the store, or one snapshot of it. */
+type RecordSource = Pick<CredentialStore, 'get'>;
+
+/** Bound on the per-key memos (one or two records per configured server in practice). */
+const MAX_PARSED = 10_000;
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
 /** State that outlives one request: what makes a daemon more than N CLIs. */
 export class BrokerShared {
   readonly refreshes = new SingleFlight<CredentialRecord>();
@@ -58,7 +78,26 @@ export class BrokerShared {
   readonly lastUsed = new Map<string, number>();
   /** Hashes of tokens obtained by a challenge-driven refresh: rejected again → login required. */
   readonly refreshedAfterChallenge = new Set<string>();
+  /**
+   * credential key → fingerprint of the stored credential a refresh found unusable (LOGIN_REQUIRED,
+   * e.g. invalid_grant): `status` shows it as login_required until a new credential replaces it.
+   */
+  readonly loginRequired = new Map<string, string>();
+  /**
+   * server name → the login start in progress. PendingLogins.start registers a login only once its
+   * authorization URL exists (after discovery and registration): a second start during that time
+   * must wait for the first and join it, not begin a second login.
+   */
+  readonly loginStarts = new Map<string, Promise<unknown>>();
   timer: NodeJS.Timeout | undefined;
+  /**
+   * The last parse of each record read on the headers path, reused while the store hands back the
+   * same text (the file store returns the very same string while its file is unchanged). Frozen:
+   * every request sees the same object.
+   */
+  readonly parsed = new Map<string, { text: string; value: unknown }>();
+  /** server name → its ServerState key (a sha256 per request otherwise). */
+  readonly stateKeys = new Map<string, string>();
 
   constructor(now: () => number) {
     this.logins = new PendingLogins(now);
@@ -81,21 +120,80 @@ export class Broker {
     return new Broker({ ...this.deps, env: { ...this.deps.env, ...env } }, this.shared);
   }
 
-  /** A usable credential; concurrent callers in this process share one refresh. */
-  private async credential(name: string, state: ServerState, opts: FreshTokenOptions = {}): Promise<CredentialRecord> {
-    const cred = await readCredential(this.deps.store, state.credentialKey);
-    if (cred && !opts.force && !needsRefresh(cred, this.deps.now(), opts.aheadMs)) return cred;
-    return this.shared.refreshes.run(state.credentialKey, () => freshCredential(this.deps, name, state, opts));
+  /**
+   * `read(store, key)` (readCredential, readServerState: parse and validate) over the record's
+   * current text, reusing the previous parse when the text is unchanged. Errors are never kept.
+   */
+  private async readParsed<T extends object>(
+    source: RecordSource,
+    key: string,
+    read: (store: CredentialStore, key: string) => Promise<T | undefined>,
+  ): Promise<T | undefined> {
+    const memo = this.shared.parsed;
+    const text = await source.get(key);
+    if (text === undefined) {
+      memo.delete(key);
+      return undefined;
+    }
+    const hit = memo.get(key);
+    if (hit !== undefined && hit.text === text) return hit.value as T;
+    // Parsed from exactly the text compared above, by the same code as every other read.
+    const value = await read({ get: async () => text } as unknown as CredentialStore, key);
+    if (value === undefined) return undefined;
+    if (memo.size >= MAX_PARSED && !memo.has(key)) memo.clear();
+    memo.set(key, { text, value: deepFreeze(value) });
+    return value;
   }
 
-  /** The server's config with `${VAR}` expanded from the caller's environment. */
+  /**
+   * The store as one consistent read for the rest of a request, where the store offers it (the
+   * file store: one check of its file for all the records a request reads); else the store.
+   */
+  private async snapshot(): Promise<RecordSource> {
+    const store = this.deps.store as CredentialStore & { snapshot?: () => Promise<RecordSource> };
+    return typeof store.snapshot === 'function' ? store.snapshot() : store;
+  }
+
+  private stateKey(name: string): string {
+    let key = this.shared.stateKeys.get(name);
+    if (key === undefined) {
+      if (this.shared.stateKeys.size >= MAX_PARSED) this.shared.stateKeys.clear();
+      key = serverStateKey(name);
+      this.shared.stateKeys.set(name, key);
+    }
+    return key;
+  }
+
+  /** A usable credential; concurrent callers in this process share one refresh. */
+  private async credential(name: string, state: ServerState, opts: FreshTokenOptions = {}, source: RecordSource = this.deps.store): Promise<CredentialRecord> {
+    const cred = await this.readParsed(source, state.credentialKey, readCredential);
+    if (cred?.loginRequiredAt !== undefined) throw loginRequired(name, 'the authorization server ended this login (invalid_grant)');
+    if (cred && !opts.force && !needsRefresh(cred, this.deps.now(), opts.aheadMs)) return cred;
+    return this.refresh(name, state, cred, opts);
+  }
+
+  /**
+   * One refresh shared by concurrent callers. A LOGIN_REQUIRED outcome marks the credential `seen`
+   * (what the caller read) so `status` shows login_required until a new credential replaces it.
+   */
+  private refresh(name: string, state: ServerState, seen: CredentialRecord | undefined, opts: FreshTokenOptions): Promise<CredentialRecord> {
+    return this.shared.refreshes.run(state.credentialKey, () => freshCredential(this.deps, name, state, opts)).catch((e: unknown) => {
+      if (seen && isMcpAuthError(e, ErrorCode.LoginRequired)) this.shared.loginRequired.set(state.credentialKey, fingerprint(seen));
+      throw e;
+    });
+  }
+
+  /**
+   * The server's config with `${VAR}` expanded from the caller's environment. The config is the
+   * shared, change-checked copy (servers-file.ts): an edit of servers.json is seen by the next call.
+   */
   async server(name: string): Promise<ServerConfig> {
-    const cfg = await loadConfig(this.deps.paths);
+    const cfg = await loadConfigShared(this.deps.paths);
     return expandServer(getServer(cfg, name), this.deps.env);
   }
 
-  private async loggedInState(name: string, server: ServerConfig): Promise<ServerState | undefined> {
-    const state = await readServerState(this.deps.store, serverStateKey(name));
+  private async loggedInState(name: string, server: ServerConfig, source: RecordSource = this.deps.store): Promise<ServerState | undefined> {
+    const state = await this.readParsed(source, this.stateKey(name), readServerState);
     return state && state.serverUrl === server.url ? state : undefined;
   }
 
@@ -111,11 +209,15 @@ export class Broker {
       : undefined;
     let bearer: Record<string, string> | undefined;
     if (server.oauth !== false) {
-      const state = await this.loggedInState(name, server);
+      // The state and its credential from one read of the store.
+      const records = await this.snapshot();
+      const state = await this.loggedInState(name, server, records);
       if (state) {
         this.shared.lastUsed.set(name, this.deps.now());
-        const cred = await this.credential(name, state);
+        const cred = await this.credential(name, state, {}, records);
         bearer = { Authorization: `Bearer ${cred.accessToken}` };
+        // The common case, a bearer token and nothing else: what mergeHeaders would return.
+        if (server.headers === undefined && helper === undefined) return bearer;
       } else if (!hasExplicitAuthorization(server.headers) && !hasExplicitAuthorization(helper) && !server.headersHelper) {
         throw loginRequired(name, 'not logged in');
       }
@@ -153,6 +255,16 @@ export class Broker {
         }
       }
     }
+    if (!opts.challenge && !opts.force && current.state && current.credential && current.state.serverUrl === server.url) {
+      // A stored credential is "already logged in" only while it works: one due for refresh is
+      // refreshed first, and a refusal (invalid_grant: e.g. its refresh token was rotated by a
+      // refresh whose answer never got saved) needs the new login `mcp-auth login` promises.
+      try {
+        await this.credential(name, current.state);
+      } catch (e) {
+        if (isMcpAuthError(e, ErrorCode.LoginRequired)) opts = { ...opts, force: true };
+      }
+    }
     if (!opts.challenge) await clearAttempts(this.deps, name);
     return login(this.deps, name, server, opts, current);
   }
@@ -182,9 +294,7 @@ export class Broker {
     if (this.shared.refreshedAfterChallenge.has(rejected)) {
       throw loginRequired(name, 'the server rejected a freshly refreshed token');
     }
-    const next = await this.shared.refreshes.run(state.credentialKey, () =>
-      freshCredential(this.deps, name, state, { force: true, rejectedTokenHash: rejected }),
-    );
+    const next = await this.refresh(name, state, cred, { force: true, rejectedTokenHash: rejected });
     this.shared.refreshedAfterChallenge.add(tokenHash(next.accessToken));
     return { action: next.accessToken === cred.accessToken ? 'current' : 'refreshed', headers: await this.headers(name) };
   }
@@ -195,7 +305,16 @@ export class Broker {
    */
   async startLogin(name: string, opts: { force?: boolean; challenge?: string } = {}): Promise<LoginResponse> {
     await this.server(name);
-    const r = await this.shared.logins.start(name, (n, o) => this.login(n, o), opts);
+    const starts = this.shared.loginStarts;
+    const previous = starts.get(name) ?? Promise.resolve();
+    const mine = previous.catch(() => undefined).then(() => this.shared.logins.start(name, (n, o) => this.login(n, o), opts));
+    starts.set(name, mine);
+    let r;
+    try {
+      r = await mine;
+    } finally {
+      if (starts.get(name) === mine) starts.delete(name);
+    }
     if (r.status === 'pending') return { status: 'pending', login: r.login };
     return r.status === 'refreshed' ? { status: 'refreshed' } : { status: 'unchanged', reason: r.reason };
   }
@@ -310,7 +429,9 @@ export class Broker {
       ...base,
       state: this.shared.refreshes.has(state.credentialKey)
         ? 'refreshing'
-        : isExpired(cred, this.deps.now()) && !cred.refreshToken
+        : cred.loginRequiredAt !== undefined || this.shared.loginRequired.get(state.credentialKey) === fingerprint(cred)
+          ? 'login_required'
+          : isExpired(cred, this.deps.now()) && !cred.refreshToken
           ? 'expired'
           : 'ok',
       issuer: state.issuer,
@@ -324,7 +445,7 @@ export class Broker {
   }
 
   async list(): Promise<ServerStatus[]> {
-    const cfg = await loadConfig(this.deps.paths);
+    const cfg = await loadConfigShared(this.deps.paths);
     const out: ServerStatus[] = [];
     for (const [name, raw] of Object.entries(cfg.mcpServers)) {
       let server: ServerConfig;

@@ -16,6 +16,10 @@ export const REFRESH_TIMEOUT_MS = 6_000;
 
 const TRANSIENT = new Set<string>([ErrorCode.Network, ErrorCode.Timeout, ErrorCode.AuthServerUnavailable, ErrorCode.ResponseTooLarge]);
 
+function endedLogin(serverName: string): McpAuthError {
+  return loginRequired(serverName, 'the authorization server ended this login (invalid_grant)');
+}
+
 export function loginRequired(serverName: string, why: string): McpAuthError {
   return new McpAuthError(ErrorCode.LoginRequired, `login required for "${serverName}": ${why}`, {
     hint: `Run: mcp-auth login ${serverName}`,
@@ -59,11 +63,13 @@ export async function freshCredential(deps: BrokerDeps, serverName: string, stat
   const key = state.credentialKey;
   const first = await readCredential(deps.store, key);
   if (!first) throw loginRequired(serverName, 'no stored credential');
+  if (first.loginRequiredAt !== undefined) throw endedLogin(serverName);
   if (!opts.force && !needsRefresh(first, deps.now(), opts.aheadMs)) return first;
 
   return deps.store.withLock(key, async () => {
     const cred = await readCredential(deps.store, key);
     if (!cred) throw loginRequired(serverName, 'no stored credential');
+    if (cred.loginRequiredAt !== undefined) throw endedLogin(serverName);
     const now = deps.now();
     if (opts.force) {
       if (opts.rejectedToken !== undefined && cred.accessToken !== opts.rejectedToken) return cred;
@@ -100,7 +106,13 @@ export async function freshCredential(deps: BrokerDeps, serverName: string, stat
       if (isMcpAuthError(e, ErrorCode.LoginRequired) || isMcpAuthError(e, ErrorCode.InvalidClient)) {
         const latest = await readCredential(deps.store, key);
         if (latest && latest.refreshToken !== cred.refreshToken && !isExpired(latest, deps.now())) return latest;
-        throw loginRequired(serverName, e.code === ErrorCode.InvalidClient ? 'the authorization server no longer accepts this client' : 'the authorization server ended this login (invalid_grant)');
+        if (e.code === ErrorCode.InvalidClient) throw loginRequired(serverName, 'the authorization server no longer accepts this client');
+        // A definite invalid_grant: the grant is gone for every caller. Marked, not deleted (the
+        // tokens stay for inspection and a login replaces the record), so nobody asks the AS
+        // again and `status` shows login_required even after a restart.
+        const ended: CredentialRecord = { ...cred, loginRequiredAt: deps.now() };
+        await writeRecord(deps.store, key, ended);
+        throw endedLogin(serverName);
       }
       throw e;
     }

@@ -23,6 +23,8 @@ export interface CredentialRecord {
   scope?: string;
   /** A dynamically registered confidential client's secret, kept with the tokens it refreshes. */
   clientSecret?: string;
+  /** Set when the AS answered invalid_grant: the grant is gone and only a new login helps. */
+  loginRequiredAt?: number;
 }
 
 /** What a server name resolves to after a login. Not secret (no tokens, no client secret). */

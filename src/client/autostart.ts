@@ -16,8 +16,45 @@ export const DEFAULT_START_TIMEOUT_MS = 3_000;
 const HEALTH_TIMEOUT_MS = 1_000;
 const POLL_MS = 25;
 
-/** Variables a daemon must not inherit from the caller that happened to start it. */
-export const NOT_INHERITED = ['MCP_CLIENT_SECRET', 'MCP_AUTH_NO_DAEMON', 'CLAUDE_CODE_MCP_SERVER_NAME'] as const;
+/**
+ * The only variables a started daemon inherits from the caller that happened to start it: what it
+ * needs to find its files (the same paths as its callers), reach the network (CA certificates,
+ * proxies) and run a headersHelper in the user's session. Nothing else: not `MCP_CLIENT_SECRET`,
+ * not the per-call switches, not the values a `${VAR}` in servers.json refers to — every caller
+ * lends those with each request (request-env.ts), so one caller's values never serve another.
+ */
+export const INHERITED = [
+  'PATH',
+  'HOME',
+  'USER',
+  'LOGNAME',
+  'SHELL',
+  'LANG',
+  'TZ',
+  'TMPDIR',
+  'XDG_CONFIG_HOME',
+  'XDG_DATA_HOME',
+  'XDG_STATE_HOME',
+  'XDG_RUNTIME_DIR',
+  'XDG_CACHE_HOME',
+  'DBUS_SESSION_BUS_ADDRESS',
+  'DISPLAY',
+  'WAYLAND_DISPLAY',
+  'MCP_AUTH_HOME',
+  'MCP_AUTH_STORE',
+  'NODE_EXTRA_CA_CERTS',
+  'SSL_CERT_FILE',
+  'SSL_CERT_DIR',
+  'HTTPS_PROXY',
+  'HTTP_PROXY',
+  'NO_PROXY',
+  'https_proxy',
+  'http_proxy',
+  'no_proxy',
+] as const;
+/** Locale categories (`LC_ALL`, `LC_CTYPE`, …) are inherited too. */
+const INHERITED_LOCALE = /^LC_[A-Z]+$/;
+const INHERITED_SET: ReadonlySet<string> = new Set(INHERITED);
 
 export interface DaemonConnection {
   client: DaemonClient;
@@ -45,13 +82,14 @@ export function defaultBinPath(): string {
 }
 
 /**
- * The environment a started daemon gets: the caller's, without `MCP_CLIENT_SECRET` (the daemon never
- * holds one caller's secret; callers lend it per request) and without per-call switches, and with
- * `MCP_AUTH_HOME` made absolute (the daemon runs in `/`).
+ * The environment a started daemon gets: the {@link INHERITED} variables of the caller (and
+ * `LC_*`), nothing else, with `MCP_AUTH_HOME` made absolute (the daemon runs in `/`).
  */
 export function daemonEnv(env: NodeJS.ProcessEnv, paths: Pick<Paths, 'home'>): NodeJS.ProcessEnv {
-  const out: NodeJS.ProcessEnv = { ...env };
-  for (const name of NOT_INHERITED) delete out[name];
+  const out: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (value !== undefined && (INHERITED_SET.has(name) || INHERITED_LOCALE.test(name))) out[name] = value;
+  }
   if (out.MCP_AUTH_HOME !== undefined && out.MCP_AUTH_HOME !== '') out.MCP_AUTH_HOME = paths.home;
   return out;
 }
@@ -105,6 +143,8 @@ export async function connectOrStart(
         // Whoever held the lock before us may have started one.
         const now = await connect(paths, connectOpts);
         if (now) return now;
+        // The daemon refuses a runtime directory others can enter; starting it would only cost time.
+        if (!(await privateDir(paths.runtimeDir))) return undefined;
         const child = await spawnDaemon(paths, env, opts);
         const conn = await waitForDaemon(paths, child, deadline, connectOpts);
         return conn ? { ...conn, started: true } : undefined;
@@ -115,6 +155,17 @@ export async function connectOrStart(
     // LOCK_TIMEOUT (another caller is still starting it) or a lock directory we cannot create:
     // one last look, then do without.
     return connect(paths, connectOpts);
+  }
+}
+
+async function privateDir(dir: string): Promise<boolean> {
+  const { lstat } = await import('node:fs/promises');
+  try {
+    const st = await lstat(dir);
+    const uid = process.getuid?.();
+    return st.isDirectory() && (uid === undefined || st.uid === uid) && (st.mode & 0o077) === 0;
+  } catch {
+    return false;
   }
 }
 

@@ -12,11 +12,13 @@ import type {
   HealthResponse,
   LoginRequest,
   LoginResponse,
+  LoginViewResponse,
   LogoutResponse,
   PendingLoginView,
   Problem,
   RequestEnv,
   ServerStatusView,
+  ServersResponse,
 } from '../api-types.js';
 import { ErrorCode, McpAuthError } from '../errors.js';
 
@@ -96,22 +98,20 @@ function readBody(res: IncomingMessage): Promise<string> {
   });
 }
 
-/** `{servers: [...]}` per the contract; a bare array is accepted too. */
+/** The server list out of a `GET /v1/servers` answer ({@link ServersResponse}). */
 export function unwrapServers(body: unknown): ServerStatusView[] {
-  if (Array.isArray(body)) return body as ServerStatusView[];
-  const servers = (body as { servers?: unknown } | null)?.servers;
-  if (Array.isArray(servers)) return servers as ServerStatusView[];
+  const servers = typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as Partial<ServersResponse>).servers : undefined;
+  if (Array.isArray(servers)) return servers;
   throw new McpAuthError(ErrorCode.Internal, 'the mcp-auth daemon sent an unexpected server list');
 }
 
-/** `{login: {...}}` per the contract; a bare view is accepted too. */
+/** The login out of a `GET /v1/logins/{id}` or callback answer ({@link LoginViewResponse}). */
 export function unwrapLogin(body: unknown): PendingLoginView {
-  const o = body as { login?: unknown; id?: unknown } | null;
-  const view = o !== null && typeof o === 'object' && typeof o.login === 'object' && o.login !== null ? o.login : o;
-  if (view === null || typeof view !== 'object' || typeof (view as { id?: unknown }).id !== 'string' || typeof (view as { status?: unknown }).status !== 'string') {
+  const view = typeof body === 'object' && body !== null ? (body as Partial<LoginViewResponse>).login : undefined;
+  if (typeof view !== 'object' || view === null || typeof view.id !== 'string' || typeof view.status !== 'string') {
     throw new McpAuthError(ErrorCode.Internal, 'the mcp-auth daemon sent an unexpected login description');
   }
-  return view as PendingLoginView;
+  return view;
 }
 
 function seg(value: string): string {
@@ -250,7 +250,8 @@ export class DaemonClient {
     await this.request<unknown>('DELETE', `/v1/logins/${seg(id)}`, undefined, opts);
   }
 
-  logout(name: string, opts?: RequestOptions): Promise<LogoutResponse> {
-    return this.request<LogoutResponse>('POST', `/v1/servers/${seg(name)}/logout`, {}, opts);
+  /** Forgets (and revokes) the credential; `env` lends the caller's variables for this request only. */
+  logout(name: string, env?: RequestEnv, opts?: RequestOptions): Promise<LogoutResponse> {
+    return this.request<LogoutResponse>('POST', `/v1/servers/${seg(name)}/logout`, withEnv({}, env), opts);
   }
 }

@@ -4,6 +4,14 @@
  * lends exactly what that server's definition references — the `${VAR}` / `${VAR:-default}` names
  * in its `url`, header values and `headersHelper` — plus `MCP_CLIENT_SECRET` when it is set.
  *
+ * So, with the daemon, `${VAR}` values and `MCP_CLIENT_SECRET` come from the calling process: they
+ * are sent with each request (headers, token, login, challenge, logout) for that one server only,
+ * and the daemon forgets them when the request ends. A caller that does not have a variable gets
+ * the unset-variable error (CONFIG_INVALID), never another caller's value. A `headersHelper` runs
+ * in the daemon, with the daemon's own environment plus the values lent with that request. (An
+ * autostarted daemon's own environment is only the short allow-list in autostart.ts, `INHERITED`:
+ * paths, locale, session bus, CA certificates and proxies.)
+ *
  * Reads `servers.json` with `node:fs` and a regular expression, without the config schema: this
  * runs on the `mcp-auth headers` hot path, and the daemon validates the config anyway.
  */

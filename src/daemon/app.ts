@@ -6,6 +6,7 @@ import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { DaemonBroker } from './broker-port.js';
 import { installGuards, restrictBodiesToJson } from './guards.js';
+import { lazyChildLogger, RequestLogController } from './logger.js';
 import { buildOpenApi, collectRoutes } from './openapi.js';
 import { ApiCode, problem, sendProblem, toProblem } from './problem.js';
 import { challengeRoutes } from './routes/v1/challenge.js';
@@ -46,9 +47,13 @@ export function buildApp(opts: BuildAppOptions): FastifyInstance {
     // Reject unknown fields instead of silently dropping them (a misspelt `env` would otherwise
     // vanish). Type coercion stays on: the query string (`wait`) arrives as text.
     ajv: { customOptions: { removeAdditional: false } },
+    // One log line per request instead of two, successes at debug (see logger.ts).
+    logController: new RequestLogController(),
   } as const;
   const app: FastifyInstance = (
-    opts.logger ? Fastify({ ...base, loggerInstance: opts.logger }) : Fastify({ ...base, logger: false })
+    opts.logger
+      ? Fastify({ ...base, loggerInstance: opts.logger, childLoggerFactory: lazyChildLogger })
+      : Fastify({ ...base, logger: false })
   ) as unknown as FastifyInstance;
 
   const closing = new AbortController();

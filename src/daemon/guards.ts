@@ -13,7 +13,7 @@
  * Bodies are restricted to `application/json` by the content-type parsers set up in
  * {@link restrictBodiesToJson}.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiCode, problem, sendProblem } from './problem.js';
 
@@ -28,7 +28,8 @@ export interface GuardOptions {
 const MAX_AUTHORIZATION_LENGTH = 1024;
 
 function sha256(value: string): Buffer {
-  return createHash('sha256').update(value, 'utf8').digest();
+  // The one-shot crypto.hash (Node ≥ 20.12) costs a fraction of a createHash() object per request.
+  return hash('sha256', value, 'buffer');
 }
 
 /** The three `Host` values a loopback client can legitimately send for `port`. */

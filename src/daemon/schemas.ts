@@ -78,7 +78,11 @@ export const ServerStatusView = named('ServerStatusView', {
   },
 });
 
-export const ServerList = named('ServerList', { type: 'array', items: ServerStatusView });
+export const ServersResponse = named('ServersResponse', {
+  type: 'object',
+  required: ['servers'],
+  properties: { servers: { type: 'array', items: ServerStatusView } },
+});
 
 export const PendingLoginView = named('PendingLoginView', {
   type: 'object',
@@ -99,6 +103,12 @@ export const PendingLoginView = named('PendingLoginView', {
     },
     scope: { type: 'string' },
   },
+});
+
+export const LoginViewResponse = named('LoginViewResponse', {
+  type: 'object',
+  required: ['login'],
+  properties: { login: PendingLoginView },
 });
 
 export const HeadersRequest = named('HeadersRequest', {
@@ -170,7 +180,11 @@ export const CallbackRequest = named('CallbackRequest', {
   properties: { url: { type: 'string', minLength: 1, maxLength: 8192, description: 'The full callback URL the user pasted.' } },
 });
 
-export const EmptyRequest = named('EmptyRequest', { type: 'object', additionalProperties: false, properties: {} });
+export const LogoutRequest = named('LogoutRequest', {
+  type: 'object',
+  additionalProperties: false,
+  properties: { env: RequestEnv },
+});
 
 export const LogoutResponse = named('LogoutResponse', {
   type: 'object',

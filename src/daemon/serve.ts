@@ -18,6 +18,7 @@ import { createLogger, loggerOptions, type Logger } from './logger.js';
 import { ensureRuntimeDir } from './runtime-dir.js';
 
 export const LOCK_FILE_NAME = 'daemon.lock';
+const LISTEN_BACKLOG = 4096;
 
 export interface ServeOptions {
   paths: Paths;
@@ -99,7 +100,10 @@ export async function serve(opts: ServeOptions): Promise<DaemonHandle> {
     let boundPort = 0;
     app = buildApp({ broker: opts.broker, token, port: () => boundPort, logger, version: opts.version, startedAt });
     try {
-      await app.listen({ host: '127.0.0.1', port: opts.port ?? 0 });
+      // A deep accept queue: a burst of clients (every MCP connection of every tool starting at
+      // once) must not overflow Node's default of 511 and wait a 1 s SYN retransmit. The kernel
+      // caps it at net.core.somaxconn.
+      await app.listen({ host: '127.0.0.1', port: opts.port ?? 0, backlog: LISTEN_BACKLOG });
     } catch (err) {
       const code = errnoCode(err);
       if (code === 'EADDRINUSE' || code === 'EACCES') {

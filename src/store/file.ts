@@ -2,6 +2,7 @@ import { open } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { ErrorCode, McpAuthError } from '../errors.js';
 import { errnoCode, writeFileAtomic } from '../util/atomic-file.js';
+import { currentSignature, reuse, SharedRead, signatureOf, trustworthy, type Cached, type FileSignature } from '../util/file-signature.js';
 import { withFileLock } from '../util/file-lock.js';
 import { assertValidKey, type CredentialStore, type StoreLockOptions } from './types.js';
 
@@ -14,17 +15,32 @@ export interface FileStoreOptions {
 }
 
 const FORMAT_VERSION = 1;
+const NO_ENTRIES: ReadonlyMap<string, string> = new Map();
 
 /**
  * Records in one JSON file `{"version":1,"entries":{…}}` of mode 0600, for machines without a
  * usable keychain. Every mutation holds a file-wide lock around read → modify → atomic replace, so
  * concurrent processes never lose each other's writes; reads take no lock because the replace is
  * an atomic rename.
+ *
+ * Reads reuse the last parsed copy while a `stat` shows the file unchanged (see
+ * util/file-signature.ts), so the daemon's headers path does not re-read and re-parse the whole
+ * file per request; a write by any process or instance is seen by the next read. Mutations always
+ * re-read the file from disk under the lock.
  */
 export class FileStore implements CredentialStore {
   readonly backend = 'file' as const;
   readonly file: string;
   readonly locksDir: string;
+  /** The parsed file as last read, while it can be trusted (never handed out for modification). */
+  #cache: Cached<ReadonlyMap<string, string>> | undefined;
+  /** Cache misses at the same time share reads (never one that started before they asked). */
+  readonly #reads = new SharedRead(async (): Promise<ReadonlyMap<string, string>> => {
+    const startedAt = Date.now();
+    const { entries, sig } = await this.#load();
+    this.#cache = sig !== undefined && trustworthy(sig, startedAt) ? { sig, value: entries } : undefined;
+    return entries;
+  });
 
   constructor(opts: FileStoreOptions) {
     this.file = opts.file;
@@ -54,6 +70,21 @@ export class FileStore implements CredentialStore {
     return existed;
   }
 
+  /**
+   * The records as of now, for a caller that reads several (the daemon's headers path reads a
+   * server's state and then its credential): one check of the file instead of one per `get`, and
+   * a consistent pair even if a write lands in between.
+   */
+  async snapshot(): Promise<Pick<CredentialStore, 'get'>> {
+    const entries = await this.#read();
+    return {
+      get: async (key: string) => {
+        assertValidKey(key);
+        return entries.get(key);
+      },
+    };
+  }
+
   async keys(prefix = ''): Promise<string[]> {
     return [...(await this.#read()).keys()].filter((k) => k.startsWith(prefix)).sort();
   }
@@ -66,11 +97,12 @@ export class FileStore implements CredentialStore {
   /** `change` returns whether it changed anything, so no-op deletes do not rewrite the file. */
   async #mutate(change: (entries: Map<string, string>) => boolean): Promise<void> {
     await withFileLock(`${this.file}.lock`, async () => {
-      const entries = await this.#read();
+      const { entries } = await this.#load();
       if (!change(entries)) return;
       const body = JSON.stringify({ version: FORMAT_VERSION, entries: Object.fromEntries(entries) }, null, 2) + '\n';
       try {
         await writeFileAtomic(this.file, body, 0o600);
+        this.#cache = undefined;
       } catch (err) {
         throw new McpAuthError(
           ErrorCode.StoreWriteFailed,
@@ -81,24 +113,40 @@ export class FileStore implements CredentialStore {
     });
   }
 
-  async #read(): Promise<Map<string, string>> {
+  /** The current records: the cached copy while the file's signature is unchanged, else read from disk. */
+  async #read(): Promise<ReadonlyMap<string, string>> {
+    let sig: FileSignature | undefined;
+    try {
+      sig = currentSignature(this.file);
+      if (sig === undefined) return NO_ENTRIES; // no file: no records (and nothing is created)
+    } catch {
+      sig = undefined; // the read below reports it
+    }
+    return reuse(this.#cache, sig) ?? this.#reads.get();
+  }
+
+  /** Reads and parses the file from disk, with the signature of exactly what was read. */
+  async #load(): Promise<{ entries: Map<string, string>; sig?: FileSignature }> {
     let text: string;
+    let sig: FileSignature | undefined;
     try {
       const fh = await open(this.file, 'r');
       try {
-        const { mode } = await fh.stat();
+        const st = await fh.stat({ bigint: true });
         // Readable by group or others: someone (a backup restore, a manual copy) loosened it.
-        // Tighten it now rather than refuse to work; the data is ours either way.
-        if ((mode & 0o077) !== 0) await fh.chmod(0o600).catch(() => undefined);
+        // Tighten it now rather than refuse to work; the data is ours either way. (The chmod changes
+        // the signature, so what is read now is not cached: the next read takes the new one.)
+        if ((Number(st.mode) & 0o077) !== 0) await fh.chmod(0o600).catch(() => undefined);
+        else sig = signatureOf(st);
         text = await fh.readFile('utf8');
       } finally {
         await fh.close();
       }
     } catch (err) {
-      if (errnoCode(err) === 'ENOENT') return new Map();
+      if (errnoCode(err) === 'ENOENT') return { entries: new Map() };
       throw this.#unreadable(`cannot be read (${errnoCode(err) ?? 'unknown error'})`, err);
     }
-    return this.#parse(text);
+    return { entries: this.#parse(text), ...(sig ? { sig } : {}) };
   }
 
   #parse(text: string): Map<string, string> {

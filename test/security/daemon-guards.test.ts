@@ -300,7 +300,7 @@ describe('responses serialise only declared fields', () => {
     apps.push(app);
     const res = await call(app, { method: 'GET', url: '/v1/servers' });
     assertClean(res);
-    expect(res.json()[0]).toMatchObject({ name: 'demo', hasRefreshToken: true });
+    expect(res.json().servers[0]).toMatchObject({ name: 'demo', hasRefreshToken: true });
   });
 
   it('a problem body carries only the problem fields', async () => {

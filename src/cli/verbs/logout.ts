@@ -1,6 +1,7 @@
 /**
  * `mcp-auth logout <name>`: revoke (RFC 7009, where offered) and forget the credential.
  */
+import { requestEnvFor } from '../../client/request-env.js';
 import { resolvePaths } from '../../config/paths.js';
 import { noExtra, parse, positional } from '../args.js';
 import { daemonFor, debug, isUnreachable } from '../daemon.js';
@@ -16,10 +17,11 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   const paths = resolvePaths(io.env);
 
   let r: { loggedOut: boolean; revoked: boolean } | undefined;
-  const daemon = await daemonFor(io, paths);
+  // The same variables `headers` lends: revoking a confidential client's token needs its secret.
+  const [daemon, env] = await Promise.all([daemonFor(io, paths), requestEnvFor(paths, name, io.env)]);
   if (daemon) {
     try {
-      r = await daemon.client.logout(name);
+      r = await daemon.client.logout(name, env);
     } catch (e) {
       if (!isUnreachable(e)) throw e;
       debug(io, `${e.message}; working in-process`);

@@ -259,23 +259,27 @@ describe('when the authorization server is down', () => {
 });
 
 describe('when the grant is gone', () => {
-  it('invalid_grant → LOGIN_REQUIRED (exit 3) and the stored record is unchanged', async () => {
+  it('invalid_grant → LOGIN_REQUIRED (exit 3); the record keeps its tokens, marked, and the AS is not asked again', async () => {
     h.config.token = { kind: 'invalid_grant' };
-    const { state } = await seed({ remaining: -MIN });
-    const before = await snapshot();
+    const { state, key, cred } = await seed({ remaining: -MIN });
     const err = await failure(freshCredential(deps, NAME, state));
     expect(err.code).toBe(ErrorCode.LoginRequired);
     expect(err.exitCode).toBe(3);
     expect(err.hint).toContain(`mcp-auth login ${NAME}`);
-    expect(await snapshot()).toEqual(before);
+    const stored = JSON.parse((await deps.store.get(key))!) as CredentialRecord;
+    expect(stored).toEqual({ ...cred, loginRequiredAt: deps.clock.now() });
+    const asked = h.tokenRequests('refresh_token').length;
+    expect((await failure(freshCredential(deps, NAME, state, { force: true }))).code).toBe(ErrorCode.LoginRequired);
+    expect(h.tokenRequests('refresh_token')).toHaveLength(asked);
   });
 
-  it('invalid_grant for a still-valid token (forced) → LOGIN_REQUIRED, record unchanged', async () => {
+  it('invalid_grant for a still-valid token (forced) → LOGIN_REQUIRED, tokens kept', async () => {
     h.config.token = { kind: 'invalid_grant' };
-    const { state } = await seed({ remaining: 30 * MIN });
-    const before = await snapshot();
+    const { state, key, cred } = await seed({ remaining: 30 * MIN });
     expect((await failure(freshCredential(deps, NAME, state, { force: true }))).code).toBe(ErrorCode.LoginRequired);
-    expect(await snapshot()).toEqual(before);
+    const stored = JSON.parse((await deps.store.get(key))!) as CredentialRecord;
+    expect({ ...stored, loginRequiredAt: undefined }).toEqual({ ...cred, loginRequiredAt: undefined });
+    expect(stored.loginRequiredAt).toBe(deps.clock.now());
   });
 
   it('invalid_client (401 + Basic challenge) → LOGIN_REQUIRED, record unchanged', async () => {

@@ -1,8 +1,9 @@
 // Autostart: a caller that finds no daemon starts one — exactly one, however many callers race —
-// detached, in / with its output in the log file, without MCP_CLIENT_SECRET; and gives up in time
-// when none becomes ready. A stand-in daemon (fake-daemon-bin.mjs) replaces `mcp-auth serve`.
+// detached, in / with its output in the log file, with an allow-listed environment (never
+// MCP_CLIENT_SECRET nor the caller's other variables); and gives up in time when none becomes
+// ready. A stand-in daemon (fake-daemon-bin.mjs) replaces `mcp-auth serve`.
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -46,14 +47,66 @@ async function daemonSeen(pid: number): Promise<{ env: NodeJS.ProcessEnv; argv: 
 }
 
 describe('daemonEnv', () => {
-  it("drops the caller's secret and per-call switches, keeps the rest, makes MCP_AUTH_HOME absolute", () => {
-    const out = daemonEnv({ ...env, MCP_AUTH_HOME: 'relative/home' }, { home: '/abs/relative/home' });
-    expect(out.MCP_CLIENT_SECRET).toBeUndefined();
-    expect(out.MCP_AUTH_NO_DAEMON).toBeUndefined();
-    expect(out.CLAUDE_CODE_MCP_SERVER_NAME).toBeUndefined();
-    expect(out.KEEP_ME).toBe('yes');
-    expect(out.MCP_AUTH_HOME).toBe('/abs/relative/home');
-    expect(daemonEnv({ PATH: '/bin' }, { home: '/x' }).MCP_AUTH_HOME).toBeUndefined();
+  /** Every variable the daemon may inherit, with a value. */
+  const allowed: NodeJS.ProcessEnv = {
+    PATH: '/bin',
+    HOME: '/home/u',
+    USER: 'u',
+    LOGNAME: 'u',
+    SHELL: '/bin/sh',
+    LANG: 'C.UTF-8',
+    LC_ALL: 'C.UTF-8',
+    LC_CTYPE: 'C.UTF-8',
+    LC_MESSAGES: 'C',
+    TZ: 'UTC',
+    TMPDIR: '/tmp',
+    XDG_CONFIG_HOME: '/x/config',
+    XDG_DATA_HOME: '/x/data',
+    XDG_STATE_HOME: '/x/state',
+    XDG_RUNTIME_DIR: '/run/user/1000',
+    XDG_CACHE_HOME: '/x/cache',
+    DBUS_SESSION_BUS_ADDRESS: 'unix:path=/run/user/1000/bus',
+    DISPLAY: ':0',
+    WAYLAND_DISPLAY: 'wayland-0',
+    MCP_AUTH_HOME: '/abs/home',
+    MCP_AUTH_STORE: 'file',
+    NODE_EXTRA_CA_CERTS: '/etc/ca.pem',
+    SSL_CERT_FILE: '/etc/ssl/cert.pem',
+    SSL_CERT_DIR: '/etc/ssl/certs',
+    HTTPS_PROXY: 'http://proxy:3128',
+    HTTP_PROXY: 'http://proxy:3128',
+    NO_PROXY: 'localhost',
+    https_proxy: 'http://proxy:3128',
+    http_proxy: 'http://proxy:3128',
+    no_proxy: 'localhost',
+  };
+
+  it('passes exactly the allow-listed variables (paths, locale, session, CA certificates, proxies)', () => {
+    expect(daemonEnv(allowed, { home: '/abs/home' })).toEqual(allowed);
+  });
+
+  it("drops everything else: the caller's secret, per-call switches, ${VAR} sources, anything unknown", () => {
+    const caller: NodeJS.ProcessEnv = {
+      ...allowed,
+      MCP_CLIENT_SECRET: 'caller-secret',
+      MCP_AUTH_NO_DAEMON: '',
+      MCP_AUTH_DEBUG: '1',
+      CLAUDE_CODE_MCP_SERVER_NAME: 'x',
+      MCP_AUTH_TEST_CANARY_VAR: 'canary',
+      API_KEY: 'sk-caller',
+      TEAM: 'blue',
+      NODE_OPTIONS: '--require /tmp/evil.js',
+      XDG_SESSION_ID: '3',
+      LC_: 'x',
+      lc_all: 'x',
+      AWS_SECRET_ACCESS_KEY: 'aws',
+    };
+    expect(daemonEnv(caller, { home: '/abs/home' })).toEqual(allowed);
+  });
+
+  it('makes MCP_AUTH_HOME absolute, and adds none when the caller has none', () => {
+    expect(daemonEnv({ ...env, MCP_AUTH_HOME: 'relative/home' }, { home: '/abs/relative/home' }).MCP_AUTH_HOME).toBe('/abs/relative/home');
+    expect(daemonEnv({ PATH: '/bin' }, { home: '/x' })).toEqual({ PATH: '/bin' });
   });
 });
 
@@ -97,15 +150,18 @@ describe('connectOrStart', () => {
     expect(await started()).toHaveLength(1);
   });
 
-  it('runs `<node> <bin> serve` in / without the caller secret, with its output in the log file', { timeout: 15_000 }, async () => {
-    const conn = await connectOrStart(paths, env, { binPath: FAKE_BIN });
+  it('runs `<node> <bin> serve` in / with only allow-listed variables, its output in the log file', { timeout: 15_000 }, async () => {
+    const conn = await connectOrStart(paths, { ...env, MCP_AUTH_TEST_CANARY_VAR: 'canary-from-the-caller' }, { binPath: FAKE_BIN });
     expect(conn).toBeDefined();
     const seen = await daemonSeen(conn!.runtime.pid);
     expect(seen.argv).toEqual(['serve']);
     expect(seen.cwd).toBe('/');
     expect(seen.env.MCP_CLIENT_SECRET).toBeUndefined();
-    expect(seen.env.KEEP_ME).toBe('yes');
+    expect(seen.env.KEEP_ME).toBeUndefined();
+    expect(seen.env.MCP_AUTH_TEST_CANARY_VAR).toBeUndefined();
     expect(seen.env.MCP_AUTH_HOME).toBe(dir);
+    expect(seen.env.HOME).toBe(dir);
+    expect(seen.env.PATH).toBe(process.env.PATH);
     const log = await readFile(paths.logFile, 'utf8');
     expect(log).toContain(`fake daemon ${conn!.runtime.pid} listening`);
     // The runtime directory was created private.
@@ -116,7 +172,8 @@ describe('connectOrStart', () => {
 
   it('gives up at once when the daemon exits during start-up', { timeout: 15_000 }, async () => {
     const t0 = Date.now();
-    const conn = await connectOrStart(paths, { ...env, FAKE_DAEMON_MODE: 'exit' }, { binPath: FAKE_BIN, timeoutMs: 5_000 });
+    await writeFile(join(dir, 'fake-mode'), 'exit');
+    const conn = await connectOrStart(paths, env, { binPath: FAKE_BIN, timeoutMs: 5_000 });
     expect(conn).toBeUndefined();
     expect(Date.now() - t0).toBeLessThan(3_000);
     expect(await started()).toHaveLength(1);
@@ -126,7 +183,8 @@ describe('connectOrStart', () => {
 
   it('gives up after the timeout when the daemon never becomes ready', { timeout: 15_000 }, async () => {
     const t0 = Date.now();
-    const conn = await connectOrStart(paths, { ...env, FAKE_DAEMON_MODE: 'silent' }, { binPath: FAKE_BIN, timeoutMs: 600 });
+    await writeFile(join(dir, 'fake-mode'), 'silent');
+    const conn = await connectOrStart(paths, env, { binPath: FAKE_BIN, timeoutMs: 600 });
     const took = Date.now() - t0;
     expect(conn).toBeUndefined();
     expect(took).toBeGreaterThanOrEqual(500);
@@ -135,6 +193,18 @@ describe('connectOrStart', () => {
 
   it('starts nothing with autostart: false', async () => {
     expect(await connectOrStart(paths, env, { binPath: FAKE_BIN, autostart: false })).toBeUndefined();
+    expect(existsSync(join(dir, 'starts.txt'))).toBe(false);
+  });
+});
+
+describe('connectOrStart with an unsafe runtime directory', () => {
+  it('starts nothing when the runtime directory is open to others (the daemon would refuse it)', async () => {
+    const { chmod, mkdir } = await import('node:fs/promises');
+    await mkdir(paths.runtimeDir, { recursive: true, mode: 0o700 });
+    await chmod(paths.runtimeDir, 0o755);
+    const t0 = Date.now();
+    expect(await connectOrStart(paths, env, { binPath: FAKE_BIN })).toBeUndefined();
+    expect(Date.now() - t0).toBeLessThan(1_000);
     expect(existsSync(join(dir, 'starts.txt'))).toBe(false);
   });
 });

@@ -111,6 +111,16 @@ describe('token and logout via the daemon', () => {
     daemon.on('POST /v1/servers/demo/logout', problem(404, 'SERVER_NOT_FOUND', 'No server named "demo"', 'Run `mcp-auth list`'));
     expect((await run(['logout', 'demo'])).stderr).toContain('[SERVER_NOT_FOUND]');
   });
+
+  it('logout lends the same variables as headers: the ones the server uses, plus MCP_CLIENT_SECRET', async () => {
+    daemon.on('POST /v1/servers/demo/logout', { body: { loggedOut: true, revoked: true } });
+    const r = await run(['logout', 'demo'], { API_KEY: 'k', OTHER: 'never', MCP_CLIENT_SECRET: 'cs' });
+    expect(r.code, r.stderr).toBe(0);
+    expect(daemon.requests.at(-1)!.body).toEqual({ env: { API_KEY: 'k', MCP_CLIENT_SECRET: 'cs' } });
+    // Nothing to lend: an empty body.
+    await run(['logout', 'demo']);
+    expect(daemon.requests.at(-1)!.body).toEqual({});
+  });
 });
 
 describe('login via the daemon', () => {
@@ -131,8 +141,8 @@ describe('login via the daemon', () => {
       const urlFile = join(dir, 'urls.txt');
       daemon.on('POST /v1/servers/demo/login', { body: { status: 'pending', login: pending() } });
       let polls = 0;
-      daemon.on('GET /v1/logins/L1', () => (++polls < 3 ? { body: pending() } : { body: pending({ status: 'succeeded', scope: 'mcp:read' }) }));
-      daemon.on('GET /v1/servers', { body: [{ name: 'demo', url: URL_, type: 'http', state: 'ok', store: 'file', scope: 'mcp:read', expiresAt: Date.now() + 3_600_000, issuer: 'https://as' }] });
+      daemon.on('GET /v1/logins/L1', () => (++polls < 3 ? { body: { login: pending() } } : { body: { login: pending({ status: 'succeeded', scope: 'mcp:read' }) } }));
+      daemon.on('GET /v1/servers', { body: { servers: [{ name: 'demo', url: URL_, type: 'http', state: 'ok', store: 'file', scope: 'mcp:read', expiresAt: Date.now() + 3_600_000, issuer: 'https://as' }] } });
       const r = await run(['login', 'demo'], { BROWSER: `${process.execPath} ${BROWSER_COMMAND}`, MCP_AUTH_TEST_URL_FILE: urlFile });
       expect(r.code, r.stderr).toBe(0);
       expect(r.stderr).toContain(AUTH_URL);
@@ -147,8 +157,8 @@ describe('login via the daemon', () => {
 
   it('--no-browser only prints the URL; --json prints the outcome', async () => {
     daemon.on('POST /v1/servers/demo/login', { body: { status: 'pending', login: pending() } });
-    daemon.on('GET /v1/logins/L1', { body: pending({ status: 'succeeded', scope: 'mcp:read' }) });
-    daemon.on('GET /v1/servers', { body: [{ name: 'demo', url: URL_, type: 'http', state: 'ok', store: 'file', expiresAt: 42, issuer: 'https://as' }] });
+    daemon.on('GET /v1/logins/L1', { body: { login: pending({ status: 'succeeded', scope: 'mcp:read' }) } });
+    daemon.on('GET /v1/servers', { body: { servers: [{ name: 'demo', url: URL_, type: 'http', state: 'ok', store: 'file', expiresAt: 42, issuer: 'https://as' }] } });
     // A BROWSER that would fail the test if it ran.
     const r = await run(['login', 'demo', '--no-browser', '--json'], { BROWSER: '/nonexistent/browser' });
     expect(r.code, r.stderr).toBe(0);
@@ -159,7 +169,7 @@ describe('login via the daemon', () => {
 
   it("a failed login exits with the daemon's code and hint", async () => {
     daemon.on('POST /v1/servers/demo/login', { body: { status: 'pending', login: pending() } });
-    daemon.on('GET /v1/logins/L1', { body: pending({ status: 'failed', error: { code: 'ACCESS_DENIED', message: 'the user denied access', hint: 'Try again and allow' } }) });
+    daemon.on('GET /v1/logins/L1', { body: { login: pending({ status: 'failed', error: { code: 'ACCESS_DENIED', message: 'the user denied access', hint: 'Try again and allow' } }) } });
     const r = await run(['login', 'demo', '--no-browser']);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('the user denied access [ACCESS_DENIED]');
@@ -168,7 +178,7 @@ describe('login via the daemon', () => {
 
   it('--timeout gives up, leaving the login (DELETE), with LOGIN_TIMEOUT', { timeout: 10_000 }, async () => {
     daemon.on('POST /v1/servers/demo/login', { body: { status: 'pending', login: pending() } });
-    daemon.on('GET /v1/logins/L1', (req) => ({ body: pending(), delayMs: req.url.includes('wait=1') ? 300 : 0 }));
+    daemon.on('GET /v1/logins/L1', (req) => ({ body: { login: pending() }, delayMs: req.url.includes('wait=1') ? 300 : 0 }));
     daemon.on('DELETE /v1/logins/L1', { status: 204 });
     const r = await run(['login', 'demo', '--no-browser', '--timeout', '0.5']);
     expect(r.code).toBe(1);

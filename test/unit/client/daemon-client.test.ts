@@ -58,15 +58,17 @@ describe('problemToError', () => {
 
 describe('unwrap', () => {
   const view = { id: 'l1', server: 'demo', kind: 'browser', status: 'pending', expiresAt: 1 };
-  it('accepts the documented envelopes and bare bodies', () => {
+  it('accepts the documented envelopes', () => {
     expect(unwrapServers({ servers: [{ name: 'a' }] })).toEqual([{ name: 'a' }]);
-    expect(unwrapServers([{ name: 'a' }])).toEqual([{ name: 'a' }]);
     expect(unwrapLogin({ login: view })).toEqual(view);
-    expect(unwrapLogin(view)).toEqual(view);
   });
-  it('refuses anything else', () => {
+  it('refuses anything else, bare bodies included (one shape)', () => {
+    expect(() => unwrapServers([{ name: 'a' }])).toThrow(McpAuthError);
     expect(() => unwrapServers({})).toThrow(McpAuthError);
+    expect(() => unwrapServers(null)).toThrow(McpAuthError);
+    expect(() => unwrapLogin(view)).toThrow(McpAuthError);
     expect(() => unwrapLogin({ login: 'x' })).toThrow(McpAuthError);
+    expect(() => unwrapLogin({ login: { id: 'l1' } })).toThrow(McpAuthError);
     expect(() => unwrapLogin(null)).toThrow(McpAuthError);
   });
 });
@@ -141,7 +143,7 @@ describe('DaemonClient', () => {
 
   it('long-polls a login with ?wait= (capped at 60) and relays callbacks and departures', async () => {
     const view = { id: 'l1', server: 'demo', kind: 'browser', status: 'succeeded', expiresAt: 1 };
-    daemon.on('GET /v1/logins/l1', { body: view });
+    daemon.on('GET /v1/logins/l1', { body: { login: view } });
     daemon.on('POST /v1/logins/l1/callback', { body: { login: view } });
     daemon.on('DELETE /v1/logins/l1', { status: 204 });
     expect(await client.getLogin('l1', 30)).toEqual(view);
@@ -154,6 +156,27 @@ describe('DaemonClient', () => {
     expect(daemon.requests.at(-1)!.body).toEqual({ url: 'http://127.0.0.1:1/callback?code=c&state=s' });
     await client.leaveLogin('l1');
     expect(daemon.requests.at(-1)!.method).toBe('DELETE');
+  });
+
+  it('lists servers from {servers}; a bare array is refused', async () => {
+    const s = { name: 'demo', url: 'https://mcp.example.com/mcp', type: 'http', state: 'ok', store: 'file' };
+    daemon.on('GET /v1/servers', { body: { servers: [s] } });
+    expect(await client.servers()).toEqual([s]);
+    daemon.on('GET /v1/servers', { body: [s] });
+    await expect(client.servers()).rejects.toMatchObject({ code: ErrorCode.Internal });
+    const view = { id: 'l1', server: 'demo', kind: 'browser', status: 'pending', expiresAt: 1 };
+    daemon.on('GET /v1/logins/l1', { body: view });
+    await expect(client.getLogin('l1')).rejects.toMatchObject({ code: ErrorCode.Internal });
+  });
+
+  it('sends logout with env only when there is some', async () => {
+    daemon.on('POST /v1/servers/demo/logout', { body: { loggedOut: true, revoked: true } });
+    expect(await client.logout('demo')).toEqual({ loggedOut: true, revoked: true });
+    expect(daemon.requests.at(-1)!.body).toEqual({});
+    await client.logout('demo', {});
+    expect(daemon.requests.at(-1)!.body).toEqual({});
+    await client.logout('demo', { MCP_CLIENT_SECRET: 's', TEAM: 'blue' });
+    expect(daemon.requests.at(-1)!.body).toEqual({ env: { MCP_CLIENT_SECRET: 's', TEAM: 'blue' } });
   });
 
   it('sends login requests with env only when there is some', async () => {

@@ -1,13 +1,19 @@
 #!/usr/bin/env node
 // Stands in for `mcp-auth serve` in the autostart tests: records that it was started (and with
 // which environment), answers /v1/health on a free loopback port and publishes the runtime file
-// like the real daemon. FAKE_DAEMON_MODE=exit fails at once; =silent never becomes ready.
-import { appendFileSync, mkdirSync, writeFileSync, renameSync } from 'node:fs';
+// like the real daemon. A file `fake-mode` in MCP_AUTH_HOME (the caller's variables do not reach
+// a started daemon) holding "exit" makes it fail at once; "silent", never become ready.
+import { appendFileSync, mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
 
 const home = process.env.MCP_AUTH_HOME;
-const mode = process.env.FAKE_DAEMON_MODE ?? 'ok';
+let mode = 'ok';
+try {
+  mode = readFileSync(join(home, 'fake-mode'), 'utf8').trim();
+} catch {
+  // the default
+}
 appendFileSync(join(home, 'starts.txt'), `${process.pid}\n`);
 writeFileSync(join(home, `env-${process.pid}.json`), JSON.stringify({ env: process.env, argv: process.argv.slice(2), cwd: process.cwd() }));
 process.stdout.write(`fake daemon ${process.pid} starting (${mode})\n`);

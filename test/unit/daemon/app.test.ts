@@ -50,11 +50,13 @@ describe('GET /v1/health', () => {
 });
 
 describe('GET /v1/servers', () => {
-  it('lists every configured server with its state, without secrets', async () => {
+  it('lists every configured server with its state, without secrets, as {servers}', async () => {
     const { app, tokens } = await real();
     const res = await call(app, { method: 'GET', url: '/v1/servers' });
     expect(res.statusCode).toBe(200);
-    const list = res.json() as Array<Record<string, unknown>>;
+    const body = res.json() as { servers: Array<Record<string, unknown>> };
+    expect(Object.keys(body)).toEqual(['servers']);
+    const list = body.servers;
     expect(list.map((s) => [s.name, s.state])).toEqual([
       ['demo', 'ok'],
       ['fresh', 'login_required'],
@@ -185,11 +187,11 @@ describe('logins', () => {
     const { app, stub } = stubbed();
     const now = await call(app, { method: 'GET', url: '/v1/logins/login-abc_123' });
     expect(now.statusCode).toBe(200);
-    expect(now.json()).toEqual(pendingView());
+    expect(now.json()).toEqual({ login: pendingView() });
     expect(stub.waitLogin).not.toHaveBeenCalled();
 
     const waited = await call(app, { method: 'GET', url: '/v1/logins/login-abc_123?wait=30' });
-    expect(waited.json()).toMatchObject({ status: 'succeeded' });
+    expect(waited.json()).toEqual({ login: pendingView({ status: 'succeeded' }) });
     expect(stub.waitLogin).toHaveBeenCalledWith('login-abc_123', 30_000);
   });
 
@@ -223,7 +225,7 @@ describe('logins', () => {
     const res = await pending;
     await closed;
     expect(res.statusCode).toBe(200);
-    expect(res.json()).toEqual(pendingView());
+    expect(res.json()).toEqual({ login: pendingView() });
     expect(Date.now() - t0).toBeLessThan(5_000);
   });
 
@@ -232,7 +234,7 @@ describe('logins', () => {
     const url = 'http://127.0.0.1:33418/callback?code=abc&state=s';
     const res = await call(app, { method: 'POST', url: '/v1/logins/login-abc_123/callback', payload: { url } });
     expect(res.statusCode).toBe(200);
-    expect(res.json()).toMatchObject({ status: 'succeeded' });
+    expect(res.json()).toEqual({ login: pendingView({ status: 'succeeded' }) });
     expect(stub.submitCallback).toHaveBeenCalledWith('login-abc_123', url);
     expectProblem(await call(app, { method: 'POST', url: '/v1/logins/login-abc_123/callback', payload: {} }), 400, ErrorCode.Usage);
   });
@@ -256,6 +258,31 @@ describe('POST /v1/servers/:name/logout', () => {
     const again = await call(app, { method: 'POST', url: '/v1/servers/demo/logout', payload: {} });
     expect(again.json()).toEqual({ loggedOut: false, revoked: false });
     expectProblem(await call(app, { method: 'POST', url: '/v1/servers/demo/logout', payload: { all: true } }), 400, ErrorCode.Usage);
+  });
+
+  it('lends the caller env (MCP_CLIENT_SECRET, ${VAR} values) to this logout only', async () => {
+    const { app, stub } = stubbed();
+    const res = await call(app, { method: 'POST', url: '/v1/servers/demo/logout', payload: { env: { MCP_CLIENT_SECRET: 's3', TEAM: 'blue' } } });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ loggedOut: true, revoked: false });
+    expect(stub.forRequest).toHaveBeenCalledWith({ MCP_CLIENT_SECRET: 's3', TEAM: 'blue' });
+    expect(stub.logout).toHaveBeenCalledWith('demo');
+    // Without env (no body, or {}), the shared broker.
+    stub.forRequest.mockClear();
+    expect((await call(app, { method: 'POST', url: '/v1/servers/demo/logout' })).statusCode).toBe(200);
+    expect((await call(app, { method: 'POST', url: '/v1/servers/demo/logout', payload: {} })).statusCode).toBe(200);
+    expect(stub.forRequest).not.toHaveBeenCalled();
+    for (const payload of [{ env: { 'BAD-NAME': 'x' } }, { env: 'A=1' }, { env: { A: { nested: 'x' } } }]) {
+      expectProblem(await call(app, { method: 'POST', url: '/v1/servers/demo/logout', payload }), 400, ErrorCode.Usage);
+    }
+    expect(stub.logout).toHaveBeenCalledTimes(3);
+  });
+
+  it('the real broker logs out with a lent env', async () => {
+    const { app } = await real();
+    const res = await call(app, { method: 'POST', url: '/v1/servers/demo/logout', payload: { env: { TEAM: 'blue' } } });
+    expect(res.json()).toEqual({ loggedOut: true, revoked: false });
+    expectProblem(await call(app, { method: 'GET', url: '/v1/servers/demo/headers' }), 409, ErrorCode.LoginRequired);
   });
 });
 
@@ -347,6 +374,28 @@ describe('GET /v1/openapi.json', () => {
     expect(doc.paths['/v1/logins/{id}'].get.parameters).toEqual(
       expect.arrayContaining([expect.objectContaining({ name: 'wait', in: 'query', required: false })]),
     );
+    const json = (op: { responses: Record<string, { content: Record<string, { schema: unknown }> }> }) => op.responses['200']!.content['application/json']!.schema;
+    expect(json(doc.paths['/v1/servers'].get)).toEqual({ $ref: '#/components/schemas/ServersResponse' });
+    expect(json(doc.paths['/v1/logins/{id}'].get)).toEqual({ $ref: '#/components/schemas/LoginViewResponse' });
+    expect(json(doc.paths['/v1/logins/{id}/callback'].post)).toEqual({ $ref: '#/components/schemas/LoginViewResponse' });
+    expect(doc.components.schemas.ServersResponse).toEqual({
+      type: 'object',
+      required: ['servers'],
+      properties: { servers: { type: 'array', items: { $ref: '#/components/schemas/ServerStatusView' } } },
+    });
+    expect(doc.components.schemas.LoginViewResponse).toEqual({
+      type: 'object',
+      required: ['login'],
+      properties: { login: { $ref: '#/components/schemas/PendingLoginView' } },
+    });
+    const logoutOp = doc.paths['/v1/servers/{name}/logout'].post;
+    expect(logoutOp.requestBody).toEqual({ required: false, content: { 'application/json': { schema: { $ref: '#/components/schemas/LogoutRequest' } } } });
+    expect(doc.components.schemas.LogoutRequest).toEqual({
+      type: 'object',
+      additionalProperties: false,
+      properties: { env: { $ref: '#/components/schemas/RequestEnv' } },
+    });
+    expect(doc.components.schemas.ServerList).toBeUndefined();
     for (const name of ['Problem', 'PendingLoginView', 'ServerStatusView', 'ChallengeRequest', 'LoginResponse', 'RequestEnv', 'HealthResponse']) {
       expect(doc.components.schemas[name], name).toBeDefined();
     }

@@ -135,7 +135,7 @@ describe('serve', () => {
     const res = await poll;
     expect(Date.now() - t0).toBeLessThan(3_000);
     expect(res.status).toBe(200);
-    expect(JSON.parse(res.body)).toMatchObject({ id: 'login-abc_123', status: 'pending' });
+    expect(JSON.parse(res.body)).toMatchObject({ login: { id: 'login-abc_123', status: 'pending' } });
   });
 
   it('close() leaves a runtime file that is no longer ours', async () => {

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { HeadersRequest, HeadersResponse } from '../../../api-types.js';
 import { HeadersRequest as HeadersRequestSchema, HeadersResponse as HeadersSchema, problemResponses, serverNameParams } from '../../schemas.js';
+import { QUIET_ROUTE } from '../../logger.js';
 import { brokerFor, type RouteContext } from './context.js';
 import { optionalBody } from './optional-body.js';
 
@@ -8,6 +9,7 @@ export function headersRoutes(app: FastifyInstance, ctx: RouteContext): void {
   app.get<{ Params: { name: string } }>(
     '/v1/servers/:name/headers',
     {
+      config: QUIET_ROUTE,
       schema: {
         operationId: 'getHeaders',
         summary: 'Ready-to-use request headers for the server (bearer token refreshed if due, static headers, headersHelper output)',
@@ -22,6 +24,7 @@ export function headersRoutes(app: FastifyInstance, ctx: RouteContext): void {
   app.post<{ Params: { name: string }; Body: HeadersRequest }>(
     '/v1/servers/:name/headers',
     {
+      config: QUIET_ROUTE,
       preValidation: optionalBody,
       schema: {
         operationId: 'getHeadersWithEnv',

@@ -1,12 +1,12 @@
 import type { FastifyInstance } from 'fastify';
-import type { CallbackRequest, LoginRequest, LoginResponse, PendingLoginView } from '../../../api-types.js';
+import type { CallbackRequest, LoginRequest, LoginResponse, LoginViewResponse, PendingLoginView } from '../../../api-types.js';
 import { ErrorCode, McpAuthError } from '../../../errors.js';
 import {
   CallbackRequest as CallbackSchema,
   LoginRequest as LoginRequestSchema,
   LoginResponse as LoginSchema,
+  LoginViewResponse as LoginViewSchema,
   NoContent,
-  PendingLoginView as PendingSchema,
   WaitQuery,
   loginIdParams,
   problemResponses,
@@ -63,10 +63,10 @@ export function loginRoutes(app: FastifyInstance, ctx: RouteContext): void {
         tags: ['logins'],
         params: loginIdParams,
         querystring: WaitQuery,
-        response: { 200: PendingSchema, ...problemResponses },
+        response: { 200: LoginViewSchema, ...problemResponses },
       },
     },
-    async (request): Promise<PendingLoginView> => {
+    async (request): Promise<LoginViewResponse> => {
       const { id } = request.params;
       const waitMs = (request.query.wait ?? 0) * 1000;
       let view: PendingLoginView | undefined;
@@ -78,7 +78,7 @@ export function loginRoutes(app: FastifyInstance, ctx: RouteContext): void {
         view = ctx.broker.getLogin(id);
       }
       if (view === undefined) throw loginNotFound();
-      return view;
+      return { login: view };
     },
   );
 
@@ -91,10 +91,10 @@ export function loginRoutes(app: FastifyInstance, ctx: RouteContext): void {
         tags: ['logins'],
         params: loginIdParams,
         body: CallbackSchema,
-        response: { 200: PendingSchema, ...problemResponses },
+        response: { 200: LoginViewSchema, ...problemResponses },
       },
     },
-    async (request): Promise<PendingLoginView> => ctx.broker.submitCallback(request.params.id, request.body.url),
+    async (request): Promise<LoginViewResponse> => ({ login: await ctx.broker.submitCallback(request.params.id, request.body.url) }),
   );
 
   app.delete<{ Params: { id: string } }>(
