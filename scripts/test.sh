@@ -119,4 +119,17 @@ sed -e 's/\x1b\[[0-9;]*m//g' "$run_dir/vitest.log" | grep -E '^ *(Test Files|Tes
 if [ "$conformance_status" -ne 0 ]; then
   echo "conformance failed (exit $conformance_status)" >&2
 fi
+# One plain closing line for whoever reads the end of the log: vitest's tests plus the conformance
+# scenarios, as "N passed, M failed".
+tests_line=$(sed -e 's/\x1b\[[0-9;]*m//g' "$run_dir/vitest.log" | grep -E '^ *Tests ' | tail -n 1)
+v_passed=$(printf '%s' "$tests_line" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+' || echo 0)
+v_failed=$(printf '%s' "$tests_line" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+' || echo 0)
+c_summary=$(ls -t .tmp/conformance/summary.json 2>/dev/null | head -n 1)
+c_passed=0; c_failed=0
+if [ -n "$c_summary" ]; then
+  c_passed=$(node -e 'const s=require(process.argv[1]);process.stdout.write(String(s.passed ?? 0))' "$PWD/$c_summary" 2>/dev/null || echo 0)
+  c_failed=$(node -e 'const s=require(process.argv[1]);process.stdout.write(String(s.failed ?? 0))' "$PWD/$c_summary" 2>/dev/null || echo 0)
+fi
+[ "$conformance_status" -ne 0 ] && [ "$c_failed" -eq 0 ] && c_failed=1
+echo "all: $((v_passed + c_passed)) passed, $((v_failed + c_failed)) failed"
 exit "$conformance_status"
