@@ -5,7 +5,7 @@
 import { fork, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -255,9 +255,13 @@ export const fmt = {
   mib: (bytes) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`,
 };
 
+/** Load average (1 min) when the benchmark started: other work on the machine skews every figure. */
+const loadAtStart = loadavg()[0];
+if (loadAtStart > 1.5) console.warn(`note: load average ${loadAtStart.toFixed(2)} at start; other work on this machine will skew the figures`);
+
 export function machine() {
   const cpu = cpus();
-  return `${cpu.length} cores (${cpu[0]?.model.trim() ?? 'unknown CPU'}), Node ${process.version}, ${process.platform}/${process.arch}`;
+  return `${cpu.length} cores (${cpu[0]?.model.trim() ?? 'unknown CPU'}), Node ${process.version}, ${process.platform}/${process.arch}, 1-min load average ${loadAtStart.toFixed(2)} at start`;
 }
 
 export function today() {

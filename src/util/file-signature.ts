@@ -12,7 +12,6 @@
  * re-read until a read happens at least {@link RACY_MS} after the file's last change.
  */
 import { statSync, type BigIntStats } from 'node:fs';
-import { errnoCode } from './atomic-file.js';
 
 /** A file changed less than this long before a read may change again unseen; wider than any filesystem's timestamp granularity (FAT: 2 s). */
 export const RACY_MS = 2_500;
@@ -41,13 +40,8 @@ export function sameSignature(a: FileSignature, b: FileSignature): boolean {
  * report.
  */
 export function currentSignature(path: string): FileSignature | undefined {
-  let st: BigIntStats | undefined;
-  try {
-    st = statSync(path, { bigint: true, throwIfNoEntry: false });
-  } catch (err) {
-    if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return undefined;
-    throw err;
-  }
+  // Only a missing file is `undefined`; ENOTDIR, EACCES and the rest throw.
+  const st: BigIntStats | undefined = statSync(path, { bigint: true, throwIfNoEntry: false });
   return st === undefined ? undefined : signatureOf(st);
 }
 

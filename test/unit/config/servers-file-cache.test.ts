@@ -123,6 +123,12 @@ describe('loadConfigShared', () => {
     expect(await loadConfigShared(paths)).toEqual({ mcpServers: {} });
   });
 
+  it('a path that cannot be checked (a parent is a file) is CONFIG_INVALID, not an empty configuration', async () => {
+    await writeFile(join(dir, 'plain'), 'x');
+    const err = await errorOf(loadConfigShared({ configFile: join(dir, 'plain', 'servers.json') }));
+    expect(isMcpAuthError(err, ErrorCode.ConfigInvalid)).toBe(true);
+  });
+
   it('an invalid file fails every call until it is fixed (errors are not cached)', async () => {
     await updateConfig(paths, (cfg) => {
       cfg.mcpServers.a = server('https://a.example.com/mcp');

@@ -162,6 +162,16 @@ describe('FileStore read cache', () => {
     expect(await store.keys()).toEqual([]);
   });
 
+  it('a path that cannot be checked (a parent is a file) is an error, not an empty store', async () => {
+    await writeFile(join(dir, 'plain'), 'x');
+    const store = new FileStore({ file: join(dir, 'plain', 'credentials.json'), locksDir: join(dir, 'locks') });
+    const err = await store.get('cred:a').then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(isMcpAuthError(err, ErrorCode.StoreUnreadable)).toBe(true);
+  });
+
   it('a mutation re-reads the file under the lock, whatever the cache holds', async () => {
     const a = storeAt();
     const b = storeAt();
