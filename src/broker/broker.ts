@@ -14,6 +14,7 @@ import { clientSecretKey, serverStateKey } from '../store/key.js';
 import type { CredentialStore } from '../store/types.js';
 import type { ChallengeResponse, LoginResponse, PendingLoginView } from '../api-types.js';
 import { holdsAll } from '../oauth/scopes.js';
+import { createCallbackHub } from '../oauth/callback-hub.js';
 import type { BrokerDeps } from './deps.js';
 import { freshCredential, loginRequired, tokenHash, type FreshTokenOptions } from './fresh-token.js';
 import { PendingLogins } from './pending-logins.js';
@@ -89,6 +90,8 @@ export class BrokerShared {
    * must wait for the first and join it, not begin a second login.
    */
   readonly loginStarts = new Map<string, Promise<unknown>>();
+  /** Fixed-port callback listeners shared by concurrent logins (set by the first Broker). */
+  callbacks: BrokerDeps['startCallbackListener'] | undefined;
   timer: NodeJS.Timeout | undefined;
   /**
    * The last parse of each record read on the headers path, reused while the store hands back the
@@ -109,6 +112,7 @@ export class Broker {
 
   constructor(readonly deps: BrokerDeps, shared?: BrokerShared) {
     this.shared = shared ?? new BrokerShared(deps.now);
+    this.shared.callbacks ??= createCallbackHub(deps.startCallbackListener);
   }
 
   /**
@@ -266,7 +270,7 @@ export class Broker {
       }
     }
     if (!opts.challenge) await clearAttempts(this.deps, name);
-    return login(this.deps, name, server, opts, current);
+    return login({ ...this.deps, startCallbackListener: this.shared.callbacks! }, name, server, opts, current);
   }
 
   /**

@@ -22,6 +22,11 @@ export interface CallbackListenerOptions {
   expectedState: string;
   /** Called once for the one request whose path and `state` match; its outcome is rendered. */
   onCallback: (url: URL) => Promise<CallbackOutcome>;
+  /**
+   * Several logins on one listener (a fixed port shared by servers): the handler for a `state`,
+   * or undefined. Replaces `expectedState`/`onCallback` when given; each state is answered once.
+   */
+  route?: (state: string) => ((url: URL) => Promise<CallbackOutcome>) | undefined;
 }
 
 const PORT_ATTEMPTS = 5;
@@ -52,11 +57,12 @@ const SECURITY_HEADERS: Record<string, string> = {
  */
 export async function startCallbackListener(opts: CallbackListenerOptions): Promise<CallbackListener> {
   const target = parseRedirectUri(opts.redirectUri);
-  if (opts.expectedState === '') {
+  if (opts.expectedState === '' && !opts.route) {
     throw new McpAuthError(ErrorCode.Internal, 'The callback listener needs a non-empty state.');
   }
-
-  let handled = false;
+  const route =
+    opts.route ?? ((state: string) => (state === opts.expectedState ? opts.onCallback : undefined));
+  const handled = new Set<string>();
   const onRequest = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const raw = req.url ?? '';
     // Origin-form only; absolute-form or "*" targets are not something a browser sends here.
@@ -73,7 +79,9 @@ export async function startCallbackListener(opts: CallbackListenerOptions): Prom
     if (url.pathname !== target.url.pathname) return sendPlain(res, 404, 'Not found');
     if (req.method !== 'GET') return sendPlain(res, 405, 'Method not allowed', { Allow: 'GET' });
 
-    if (url.searchParams.get('state') !== opts.expectedState) {
+    const state = url.searchParams.get('state') ?? '';
+    const onCallback = state === '' ? undefined : route(state);
+    if (!onCallback) {
       return sendPage(res, 400, {
         ok: false,
         title: 'Sign-in response not recognised',
@@ -81,18 +89,18 @@ export async function startCallbackListener(opts: CallbackListenerOptions): Prom
           "This sign-in response doesn't belong to the login in progress. Start the login again from the terminal if it is still waiting.",
       });
     }
-    if (handled) {
+    if (handled.has(state)) {
       return sendPage(res, 409, {
         ok: false,
         title: 'Sign-in already handled',
         detail: 'This login has already received its response. You can close this tab.',
       });
     }
-    handled = true;
+    handled.add(state);
 
     let outcome: CallbackOutcome;
     try {
-      outcome = await opts.onCallback(url);
+      outcome = await onCallback(url);
     } catch {
       // The error itself goes to the terminal through the caller; the page stays generic.
       outcome = {

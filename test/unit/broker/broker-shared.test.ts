@@ -157,3 +157,29 @@ describe('single-flight refresh and challenges', () => {
     expect(as.tokenRequests('refresh_token')).toHaveLength(1);
   });
 });
+
+describe('a fixed callback port shared by several servers', () => {
+  it('two logins on the same callbackPort at once share one listener, each callback routed by state', async () => {
+    const { createServer } = await import('node:net');
+    const probe = createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
+    const port = (probe.address() as { port: number }).port;
+    await new Promise<void>((r) => probe.close(() => r()));
+    await addServer(deps, 'a', { type: 'http', url: as.mcpUrl, oauth: { clientId: 'shared-client', callbackPort: port } });
+    await addServer(deps, 'b', { type: 'http', url: `${as.mcpUrl}?tenant=b`, oauth: { clientId: 'shared-client', callbackPort: port } });
+    const a = await broker.startLogin('a');
+    const b = await broker.startLogin('b');
+    expect(a.status).toBe('pending');
+    expect(b.status).toBe('pending');
+    expect(a.login!.redirectUri).toBe(`http://localhost:${port}/callback`);
+    expect(b.login!.redirectUri).toBe(a.login!.redirectUri);
+    // Completed in the other order than started.
+    await approve(b.login!.url!);
+    expect((await broker.waitLogin(b.login!.id, 5_000))?.status).toBe('succeeded');
+    expect(broker.getLogin(a.login!.id)?.status).toBe('pending');
+    await approve(a.login!.url!);
+    expect((await broker.waitLogin(a.login!.id, 5_000))?.status).toBe('succeeded');
+    expect((await broker.headers('a')).Authorization).toMatch(/^Bearer /);
+    expect((await broker.headers('b')).Authorization).toMatch(/^Bearer /);
+  });
+});
