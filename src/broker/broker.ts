@@ -56,6 +56,8 @@ const REFRESH_TICK_MS = 15_000;
 const REFRESH_AHEAD_MS = 45_000;
 /** Credentials used within this window are kept fresh in the background; idle ones are not. */
 const RECENT_USE_MS = 30 * 60_000;
+/** Longest wait between background attempts while an authorization server keeps failing. */
+const MAX_BACKOFF_MS = 5 * 60_000;
 
 /** Where the headers path reads records from: the store, or one snapshot of it. */
 type RecordSource = Pick<CredentialStore, 'get'>;
@@ -77,6 +79,8 @@ export class BrokerShared {
   readonly logins: PendingLogins;
   /** server name → last time its headers were asked for. */
   readonly lastUsed = new Map<string, number>();
+  /** server name → when the background refresher may try again after a failure (doubling delay). */
+  readonly backoff = new Map<string, { delay: number; until: number }>();
   /** Hashes of tokens obtained by a challenge-driven refresh: rejected again → login required. */
   readonly refreshedAfterChallenge = new Set<string>();
   /**
@@ -358,12 +362,23 @@ export class Broker {
         this.shared.lastUsed.delete(name);
         continue;
       }
+      const backoff = this.shared.backoff.get(name);
+      if (backoff && now < backoff.until) continue;
+      let failed = false;
       try {
         const server = await this.server(name);
         const state = await this.loggedInState(name, server);
-        if (state) await this.credential(name, state, { aheadMs: REFRESH_AHEAD_MS });
+        // A still-due credential after the call means the refresh did not happen (the AS was
+        // unreachable and the current token is still valid).
+        if (state) failed = needsRefresh(await this.credential(name, state, { aheadMs: REFRESH_AHEAD_MS }), this.deps.now(), REFRESH_AHEAD_MS);
       } catch (e) {
+        failed = true;
         this.deps.log(`background refresh of ${name} failed: ${isMcpAuthError(e) ? e.code : 'unexpected error'}`);
+      }
+      if (!failed) this.shared.backoff.delete(name);
+      else {
+        const delay = backoff ? Math.min(backoff.delay * 2, MAX_BACKOFF_MS) : REFRESH_TICK_MS;
+        this.shared.backoff.set(name, { delay, until: this.deps.now() + delay });
       }
     }
   }

@@ -183,3 +183,40 @@ describe('a fixed callback port shared by several servers', () => {
     expect((await broker.headers('b')).Authorization).toMatch(/^Bearer /);
   });
 });
+
+describe('background refresh while the authorization server fails', () => {
+  it('keeps the valid token, and retries with a doubling delay until it succeeds', async () => {
+    await loggedIn();
+    await broker.headers('demo');
+    const cred = (await broker.list())[0]!;
+    const lifetime = cred.expiresAt! - deps.clock.now();
+    deps.clock.advance(lifetime - Math.min(5 * 60_000, lifetime * 0.25) - 30_000);
+    await broker.headers('demo'); // recently used, so the refresher looks after it
+    as.config.token = { kind: 'status_500' };
+    const attempts = () => as.tokenRequests('refresh_token').length;
+
+    await broker.refreshRecent();
+    expect(attempts()).toBe(1);
+    await broker.refreshRecent(); // backing off: 15 s
+    expect(attempts()).toBe(1);
+    deps.clock.advance(15_000);
+    await broker.refreshRecent();
+    expect(attempts()).toBe(2);
+    deps.clock.advance(15_000); // now 30 s
+    await broker.refreshRecent();
+    expect(attempts()).toBe(2);
+    deps.clock.advance(15_000);
+    await broker.refreshRecent();
+    expect(attempts()).toBe(3);
+    // Inside the callers' own margin now: a caller tries too (on demand), and still gets the
+    // current, valid token; nothing was lost.
+    expect((await broker.headers('demo')).Authorization).toMatch(/^Bearer /);
+    expect(attempts()).toBe(4);
+
+    as.config.token = { kind: 'ok' };
+    deps.clock.advance(60_000);
+    await broker.refreshRecent();
+    expect(attempts()).toBe(5);
+    expect(broker.shared.backoff.has('demo')).toBe(false);
+  });
+});
