@@ -6,6 +6,7 @@
 import { constants, promises as fs } from 'node:fs';
 import type { RuntimeFile } from '../api-types.js';
 import type { Paths } from '../config/paths.js';
+import { isRunning, isZombie, pidExists } from '../util/process.js';
 
 /** The largest runtime file we read: it holds five short fields. */
 const MAX_RUNTIME_BYTES = 4096;
@@ -70,38 +71,12 @@ export async function readRuntimeFile(paths: Pick<Paths, 'runtimeFile'>): Promis
   }
 }
 
-/**
- * Whether a process with this PID exists. `EPERM` means it exists but is not ours (which the
- * caller's health check then rules out); only `ESRCH` proves it is gone.
- */
-export function isAlive(pid: number): boolean {
-  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
-  }
-}
+/** Whether a process with this PID exists (the caller's health check rules out a stranger's). */
+export const isAlive = pidExists;
 
-/**
- * Whether `pid` has exited but was not reaped yet (Linux `/proc`; `false` where that cannot be
- * told). A daemon whose parent is gone is reaped by PID 1, and not every container's PID 1 does it.
- */
-export async function isZombie(pid: number): Promise<boolean> {
-  try {
-    const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8');
-    // "pid (comm) S ...": comm may contain spaces and parentheses, the state follows the last ")".
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
-  } catch {
-    return false;
-  }
-}
+export { isZombie };
 
-/** Whether `pid` is a running (not merely unreaped) process. */
-export async function isRunning(pid: number): Promise<boolean> {
-  return isAlive(pid) && !(await isZombie(pid));
-}
+export { isRunning };
 
 /**
  * Removes the runtime file if it still holds exactly `expected` (a crashed daemon's leftovers),

@@ -10,6 +10,8 @@ import { hostname } from 'node:os';
 import { link, open, readFile, rename, stat, unlink, utimes } from 'node:fs/promises';
 import { ErrorCode, McpAuthError } from '../errors.js';
 import { errnoCode } from '../util/atomic-file.js';
+import { breakLock } from '../util/file-lock.js';
+import { isRunning } from '../util/process.js';
 
 /** Another daemon already serves this MCP_AUTH_HOME. */
 export const DAEMON_RUNNING = ErrorCode.DaemonRunning;
@@ -50,24 +52,8 @@ function parseOwner(text: string): LockOwner | undefined {
   }
 }
 
-async function isZombie(pid: number): Promise<boolean> {
-  try {
-    const s = await readFile(`/proc/${pid}/stat`, 'utf8');
-    return s.charAt(s.lastIndexOf(')') + 2) === 'Z';
-  } catch {
-    return false;
-  }
-}
-
-/** Whether `pid` is a live process (EPERM: alive, someone else's). A zombie counts as dead. */
-export async function pidRunning(pid: number): Promise<boolean> {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    if (errnoCode(err) === 'ESRCH') return false;
-  }
-  return !(await isZombie(pid));
-}
+/** Whether `pid` is a live process (a zombie counts as dead). */
+export const pidRunning = isRunning;
 
 function alreadyRunning(owner: LockOwner | undefined, home: string | undefined): McpAuthError {
   const where = home ? ` for ${home}` : '';
@@ -161,23 +147,3 @@ export async function acquireInstanceLock(path: string, opts: InstanceLockOption
   };
 }
 
-/**
- * Only one of several processes breaking the same stale lock may succeed: each renames it to a
- * name of its own (one rename wins), and puts back what it moved if that was no longer the stale
- * file it judged.
- */
-async function breakLock(path: string, staleContent: string): Promise<void> {
-  const aside = `${path}.stale.${process.pid}.${randomBytes(6).toString('hex')}`;
-  try {
-    await rename(path, aside);
-  } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return;
-    throw err;
-  }
-  try {
-    const moved = await readFile(aside, 'utf8').catch(() => staleContent);
-    if (moved !== staleContent) await link(aside, path).catch(() => undefined);
-  } finally {
-    await unlink(aside).catch(() => undefined);
-  }
-}

@@ -9,6 +9,7 @@ import { link, mkdir, open, readFile, rename, stat, unlink, utimes } from 'node:
 import { dirname, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCode, McpAuthError } from '../errors.js';
+import { isRunningSync } from './process.js';
 import { errnoCode } from './atomic-file.js';
 
 export interface FileLockOptions {
@@ -129,16 +130,6 @@ function parseLock(text: string): LockContent | undefined {
   }
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: the process exists but belongs to someone else; only ESRCH proves it is gone.
-    return errnoCode(err) !== 'ESRCH';
-  }
-}
-
 /** `retry`: something changed (a stale lock was removed, the directory created), so try again at once. */
 type Attempt = 'acquired' | 'busy' | 'retry';
 
@@ -255,7 +246,7 @@ function isStale(existing: string, mtimeMs: number, staleMs: number): boolean {
   if (age > staleMs) return true;
   // A PID from another host means nothing here; such a lock only expires through `staleMs`.
   if (owner.host !== undefined && owner.host !== HOST) return false;
-  return !pidAlive(owner.pid);
+  return !isRunningSync(owner.pid);
 }
 
 /**
@@ -264,7 +255,7 @@ function isStale(existing: string, mtimeMs: number, staleMs: number): boolean {
  * what we moved is not the stale file we judged (someone broke it and a live holder re-created it
  * in between), it is put back.
  */
-async function breakLock(path: string, staleContent: string): Promise<void> {
+export async function breakLock(path: string, staleContent: string): Promise<void> {
   const aside = `${path}.stale.${process.pid}.${randomBytes(6).toString('hex')}`;
   try {
     await rename(path, aside);

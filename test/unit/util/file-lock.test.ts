@@ -184,6 +184,24 @@ describe('withFileLock against other holders', () => {
     expect(await readdir(dir)).toEqual([]);
   });
 
+  it('breaks a lock whose holder is a zombie (exited, never reaped: a SIGKILLed daemon under a PID 1 that does not reap)', async () => {
+    // `sleep 0.1` becomes the child of the exec'd `sleep 5`, which never waits for it.
+    const parent = spawn('sh', ['-c', 'sleep 0.1 & echo $!; exec sleep 5'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    try {
+      const zombie = Number((await new Promise<string>((r) => parent.stdout!.once('data', (d: Buffer) => r(d.toString())))).trim());
+      for (let i = 0; i < 50; i++) {
+        const stat = await readFile(`/proc/${zombie}/stat`, 'utf8');
+        if (stat.charAt(stat.lastIndexOf(')') + 2) === 'Z') break;
+        await sleep(50);
+      }
+      const lock = join(dir, 'zombie.lock');
+      await writeFile(lock, JSON.stringify({ pid: zombie, at: Date.now(), host: hostname() }));
+      await expect(withFileLock(lock, async () => 'got it', { timeoutMs: 1_000 })).resolves.toBe('got it');
+    } finally {
+      parent.kill('SIGKILL');
+    }
+  });
+
   it('breaks a legacy lock without host whose holder is dead', async () => {
     const lock = join(dir, 'legacy.lock');
     await writeFile(lock, JSON.stringify({ pid: await deadPid(), at: Date.now() }));
