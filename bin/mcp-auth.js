@@ -1,4 +1,6 @@
 #!/usr/bin/env node
-// Runs the compiled CLI; `npm run build` produces dist/ (npm test and .ci/run build first).
-import { main } from '../dist/cli/index.js';
-main(process.argv.slice(2)).then((code) => { process.exitCode = code; });
+// The same entry as bin/mcp-auth.cjs (the package's "bin"), kept for whatever runs this path
+// (tests, the benchmarks, a daemon autostarted as `<node> bin/mcp-auth.js serve`). The fast
+// `headers` path and the full CLI (dist/, from `npm run build`) live there.
+import cli from './mcp-auth.cjs';
+cli.start();

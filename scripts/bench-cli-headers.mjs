@@ -7,12 +7,16 @@
 //   npm run build && node scripts/bench-cli-headers.mjs   (BENCH_RUNS=n, default 20;
 //                                                          BENCH_NO_DOC=1 leaves docs/ alone)
 import { spawnSync } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { BUILD, fakeJwt, fmt, machine, makeHome, median, ROOT, startDaemonChild, table, today, updateDoc, writeDoc } from './bench/lib.mjs';
 
 const RUNS = Number(process.env.BENCH_RUNS) > 0 ? Number(process.env.BENCH_RUNS) : 20;
-const BIN = join(BUILD, 'bin', 'mcp-auth.js');
+// The package's bin (package.json "bin", CommonJS since the headers fast path); a build from
+// before it (BENCH_BUILD) has only bin/mcp-auth.js.
+const BIN_NAME = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).bin['mcp-auth'];
+const BIN = existsSync(join(BUILD, BIN_NAME)) ? join(BUILD, BIN_NAME) : join(BUILD, 'bin', 'mcp-auth.js');
+const BIN_REL = BIN.slice(BUILD.length).replace(/^\//, '');
 const TRACE = join(ROOT, 'scripts', 'bench', 'trace-modules.mjs');
 const ACCESS_TOKEN = fakeJwt('demo', 800);
 /** Packages and built-ins that must stay off the headers path. */
@@ -76,7 +80,9 @@ try {
   };
   const esm = trace({ TRACE_ESM: '1' }).esm.filter((u) => u.startsWith('file:'));
   const { cjs, builtins } = trace({});
-  const ours = esm.filter((u) => !u.includes('/node_modules/') && !u.includes('/scripts/bench/')).map((u) => u.slice(u.indexOf('/dist/') + 1 || u.indexOf('/bin/') + 1));
+  const ownPath = (u) => u.slice(u.indexOf('/dist/') + 1 || u.indexOf('/bin/') + 1);
+  const isOurs = (u) => !u.includes('/node_modules/') && !u.includes('/scripts/bench/');
+  const ours = [...new Set([...esm.filter(isOurs).map(ownPath), ...cjs.filter(isOurs).map(ownPath)])];
   const packages = [...new Set([...esm, ...cjs].map(packageOf).filter(Boolean))].sort();
   const publicBuiltins = builtins.filter((b) => !b.startsWith('internal/')).sort();
   const heavyPkgs = packages.filter((p) => HEAVY_PACKAGES.includes(p));
@@ -106,7 +112,7 @@ try {
 
 \`npm run build && node scripts/bench-cli-headers.mjs\` — ${today()}, ${machine()}.
 
-A daemon (the real one, FILE store, a valid token) runs; \`node bin/mcp-auth.js headers demo\`
+A daemon (the real one, FILE store, a valid token) runs; \`node ${BIN_REL} headers demo\`
 (checked to print the expected headers) and \`node -e 0\` are started ${RUNS} times each,
 interleaved with the order alternating, and timed from spawn to exit (wall time, no CPU pinning).
 
@@ -115,7 +121,7 @@ ${out}
 ${verdict}
 
 What the headers process loads (a separate run with \`--import scripts/bench/trace-modules.mjs\`:
-ES modules through a loader hook, CommonJS from \`require.cache\`, built-ins from
+ES modules through a loader hook, CommonJS from \`require.cache\` (both counted in "our modules"), built-ins from
 \`process.moduleLoadList\` in a run without the hook):
 
 ${modules}`,

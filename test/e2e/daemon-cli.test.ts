@@ -281,7 +281,9 @@ process.on('exit', () => {
     expect(JSON.parse(r.stdout)).toHaveProperty('Authorization');
     const loaded = (await readFile(record, 'utf8')).split('\n').filter(Boolean);
     const ours = loaded.filter((u) => u.startsWith('file:')).map((u) => u.replace(/^.*\/dist\//, 'dist/'));
-    expect(ours.some((u) => u.includes('dist/client/daemon-client.js'))).toBe(true);
+    // The CommonJS fast path (bin/mcp-auth.cjs) answers alone: none of dist/ is loaded.
+    expect(ours.some((u) => u.endsWith('/bin/mcp-auth.cjs'))).toBe(true);
+    expect(ours.filter((u) => u.startsWith('dist/'))).toEqual([]);
     expect(ours.filter((u) => u.includes('node_modules'))).toEqual([]);
     expect(ours.filter((u) => /dist\/(oauth|broker|daemon|store|helpers)\//.test(u))).toEqual([]);
     expect(loaded.filter((u) => u.startsWith('internal:'))).toEqual([]);
