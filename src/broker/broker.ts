@@ -3,9 +3,9 @@
  * step-up, logout and status. The CLI calls it in-process; the daemon owns one long-lived instance
  * whose shared state (single-flight refreshes, pending logins, recent use) serves every client.
  */
-import { expandServer } from '../config/expand.js';
-import type { ServerConfig } from '../config/schema.js';
-import { getServer, loadConfigShared } from '../config/servers-file.js';
+import { expandServer, usesEnvironment } from '../config/expand.js';
+import type { ConfigFile, ServerConfig } from '../config/schema.js';
+import { getServer, loadConfigShared, peekConfigShared } from '../config/servers-file.js';
 import { ErrorCode, McpAuthError, isMcpAuthError } from '../errors.js';
 import { mergeHeaders } from '../helpers/headers-helper.js';
 import { bearerChallenge } from '../oauth/challenge.js';
@@ -62,6 +62,17 @@ const MAX_BACKOFF_MS = 5 * 60_000;
 /** Where the headers path reads records from: the store, or one snapshot of it. */
 type RecordSource = Pick<CredentialStore, 'get'>;
 
+/** servers.json and the store's records, both checked current at one moment ({@link Broker.peekView}). */
+export interface HeadersView {
+  readonly cfg: Readonly<ConfigFile>;
+  readonly records: ReadonlyMap<string, string>;
+}
+
+/** A store that can say, without waiting, whether its last read is still current (the file store). */
+interface PeekableStore {
+  peekSnapshot(): ReadonlyMap<string, string> | undefined;
+}
+
 /** Bound on the per-key memos (one or two records per configured server in practice). */
 const MAX_PARSED = 10_000;
 
@@ -105,6 +116,14 @@ export class BrokerShared {
   readonly parsed = new Map<string, { text: string; value: unknown }>();
   /** server name → its ServerState key (a sha256 per request otherwise). */
   readonly stateKeys = new Map<string, string>();
+  /**
+   * Shared config object (frozen; replaced whenever servers.json changes) → server name → its
+   * expansion, for servers whose expansion does not depend on the environment (no `${`): the same
+   * for every caller and every lent env. Entries go with their config object.
+   */
+  readonly expanded = new WeakMap<Readonly<ConfigFile>, Map<string, ServerConfig>>();
+  /** Memoised credential record (frozen, see `parsed`) → its `{ Authorization: "Bearer …" }` (frozen). */
+  readonly bearers = new WeakMap<CredentialRecord, Readonly<Record<string, string>>>();
 
   constructor(now: () => number) {
     this.logins = new PendingLogins(now);
@@ -200,6 +219,84 @@ export class Broker {
     return expandServer(getServer(cfg, name), this.deps.env);
   }
 
+  /**
+   * `expandServer(getServer(cfg, name), env)`, reused for the life of `cfg` when the server uses
+   * no `${VAR}` (then the result is the same in every environment). Read-only (frozen).
+   * @throws as getServer and expandServer do (never cached).
+   */
+  private expandedServer(cfg: Readonly<ConfigFile>, name: string): ServerConfig {
+    const server = getServer(cfg, name);
+    if (usesEnvironment(server)) return expandServer(server, this.deps.env);
+    let byName = this.shared.expanded.get(cfg);
+    if (byName === undefined) {
+      byName = new Map();
+      this.shared.expanded.set(cfg, byName);
+    }
+    let out = byName.get(name);
+    if (out === undefined) {
+      out = deepFreeze(expandServer(server, this.deps.env));
+      byName.set(name, out);
+    }
+    return out;
+  }
+
+  /** The memoised parse of `key`'s record in `records`, if that exact text was parsed before. */
+  private memoized<T>(records: ReadonlyMap<string, string>, key: string): T | undefined {
+    const text = records.get(key);
+    if (text === undefined) return undefined;
+    const hit = this.shared.parsed.get(key);
+    return hit !== undefined && hit.text === text ? (hit.value as T) : undefined;
+  }
+
+  /**
+   * servers.json and the store as of now (a `stat` of each, in that order), when both are unchanged
+   * since they were last read and parsed; else `undefined` (or when the store cannot tell at once).
+   * What {@link cachedHeaders} answers from: one view may serve every request received before it
+   * was taken.
+   */
+  peekView(): HeadersView | undefined {
+    const store = this.deps.store as CredentialStore & Partial<PeekableStore>;
+    if (typeof store.peekSnapshot !== 'function') return undefined;
+    const cfg = peekConfigShared(this.deps.paths);
+    if (cfg === undefined) return undefined;
+    const records = store.peekSnapshot();
+    return records === undefined ? undefined : { cfg, records };
+  }
+
+  /**
+   * {@link headers} without waiting, in the common case only: a logged-in OAuth server with no
+   * static headers and no headersHelper, whose config and records are unchanged since they were
+   * last read and parsed (checked by {@link peekView}, now unless a view taken after the request
+   * arrived is passed), and
+   * whose token needs no refresh. Returns exactly what `headers` would; `undefined` whenever
+   * anything else holds (the caller then calls `headers`, which handles every case, reads what
+   * changed and reports errors).
+   */
+  cachedHeaders(name: string, view: HeadersView | undefined = this.peekView()): Readonly<Record<string, string>> | undefined {
+    if (view === undefined) return undefined;
+    const { cfg, records } = view;
+    if (!Object.hasOwn(cfg.mcpServers, name)) return undefined;
+    let server: ServerConfig;
+    try {
+      server = this.expandedServer(cfg, name);
+    } catch {
+      return undefined;
+    }
+    if (server.oauth === false || server.headers !== undefined || server.headersHelper !== undefined) return undefined;
+    const state = this.memoized<ServerState>(records, this.stateKey(name));
+    if (state === undefined || state.serverUrl !== server.url) return undefined;
+    const cred = this.memoized<CredentialRecord>(records, state.credentialKey);
+    const now = this.deps.now();
+    if (cred === undefined || cred.loginRequiredAt !== undefined || needsRefresh(cred, now)) return undefined;
+    this.shared.lastUsed.set(name, now);
+    let bearer = this.shared.bearers.get(cred);
+    if (bearer === undefined) {
+      bearer = Object.freeze({ Authorization: `Bearer ${cred.accessToken}` });
+      this.shared.bearers.set(cred, bearer);
+    }
+    return bearer;
+  }
+
   private async loggedInState(name: string, server: ServerConfig, source: RecordSource = this.deps.store): Promise<ServerState | undefined> {
     const state = await this.readParsed(source, this.stateKey(name), readServerState);
     return state && state.serverUrl === server.url ? state : undefined;
@@ -211,7 +308,7 @@ export class Broker {
    * setting beats what login produced. Never opens a browser.
    */
   async headers(name: string): Promise<Record<string, string>> {
-    const server = await this.server(name);
+    const server = this.expandedServer(await loadConfigShared(this.deps.paths), name);
     const helper = server.headersHelper
       ? await this.deps.runHeadersHelper(server.headersHelper, { serverName: name, serverUrl: server.url, env: this.deps.env })
       : undefined;

@@ -52,3 +52,19 @@ export function expandServer(server: ServerConfig, env: NodeJS.ProcessEnv): Serv
   }
   return out;
 }
+
+/**
+ * Whether {@link expandServer} could give a different result in another environment: true when
+ * `url`, a header value or `headersHelper` contains `${` (the start of every placeholder). When
+ * false, expansion depends on `server` alone, so its result may be reused for any environment.
+ */
+export function usesEnvironment(server: ServerConfig): boolean {
+  if (server.url.includes('${')) return true;
+  if (server.headersHelper !== undefined && server.headersHelper.includes('${')) return true;
+  if (server.headers !== undefined) {
+    for (const name in server.headers) {
+      if (Object.hasOwn(server.headers, name) && server.headers[name]!.includes('${')) return true;
+    }
+  }
+  return false;
+}

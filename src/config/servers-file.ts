@@ -43,7 +43,7 @@ async function readWithSignature(file: string): Promise<{ text?: string; sig?: F
   try {
     const fh = await open(file, 'r');
     try {
-      const sig = signatureOf(await fh.stat({ bigint: true }));
+      const sig = signatureOf(await fh.stat());
       return { text: await fh.readFile('utf8'), sig };
     } finally {
       await fh.close();
@@ -103,6 +103,25 @@ export async function loadConfigShared(paths: Pick<Paths, 'configFile'>): Promis
     sig = undefined; // the read reports it
   }
   return reuse(entry.cached, sig) ?? entry.reads.get();
+}
+
+/**
+ * {@link loadConfigShared} without waiting, for a caller with a slower path to fall back on: the
+ * shared config when a `stat` made now shows the file unchanged since it was read (or
+ * {@link EMPTY} when there is no file), else `undefined` — the file changed, was never read, or
+ * cannot be checked; the caller then takes {@link loadConfigShared}, which reads it and reports
+ * errors. Never reads the file, so it never serves anything older than the file as of this call.
+ */
+export function peekConfigShared(paths: Pick<Paths, 'configFile'>): Readonly<ConfigFile> | undefined {
+  const entry = shared.get(paths.configFile);
+  let sig: FileSignature | undefined;
+  try {
+    sig = currentSignature(paths.configFile);
+  } catch {
+    return undefined;
+  }
+  if (sig === undefined) return EMPTY;
+  return reuse(entry?.cached, sig);
 }
 
 /**

@@ -8,12 +8,13 @@
  * 2. No `Origin` (nor the `Sec-Fetch-*` headers only browsers send): no web page may call the API,
  *    whatever its origin. There are no CORS headers, ever.
  * 3. `Authorization: Bearer <API token>`, from the header only (a token in a URL ends up in logs
- *    and histories), compared in constant time.
+ *    and histories), compared in constant time (`timingSafeEqual` over equal-length buffers; the
+ *    token's length is fixed and not secret, so a value of another length is refused outright).
  *
  * Bodies are restricted to `application/json` by the content-type parsers set up in
  * {@link restrictBodiesToJson}.
  */
-import { hash, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiCode, problem, sendProblem } from './problem.js';
 
@@ -24,12 +25,23 @@ export interface GuardOptions {
   port: () => number;
 }
 
-/** Upper bound on a bearer value worth hashing; anything longer is wrong anyway. */
+/** Upper bound on an Authorization header worth parsing; anything longer is wrong anyway. */
 const MAX_AUTHORIZATION_LENGTH = 1024;
 
-function sha256(value: string): Buffer {
-  // The one-shot crypto.hash (Node ≥ 20.12) costs a fraction of a createHash() object per request.
-  return hash('sha256', value, 'buffer');
+/**
+ * A constant-time check of a presented bearer value against the API token. The token's length is
+ * fixed (32 random bytes, base64url) and not secret, so a value of another byte length is refused
+ * without comparing; one of the right length is copied into a buffer allocated once and compared
+ * with `timingSafeEqual`, whose time depends on the length only.
+ */
+export function tokenMatcher(token: string): (given: string) => boolean {
+  const expected = Buffer.from(token, 'utf8');
+  const scratch = Buffer.alloc(expected.length);
+  return (given) => {
+    if (Buffer.byteLength(given, 'utf8') !== expected.length) return false;
+    scratch.write(given, 0, 'utf8');
+    return timingSafeEqual(scratch, expected);
+  };
 }
 
 /** The three `Host` values a loopback client can legitimately send for `port`. */
@@ -50,9 +62,7 @@ function bearerValue(header: string | undefined): string | undefined {
 /** Registers the guards as the first `onRequest` hook of `app` (and so of every route and the 404 handler). */
 export function installGuards(app: FastifyInstance, opts: GuardOptions): void {
   if (opts.token.length < 32) throw new Error('the API token must be at least 32 characters');
-  // Both sides are hashed to fixed-length digests first: timingSafeEqual needs equal lengths, and
-  // comparing digests reveals nothing about the token's length either.
-  const expected = sha256(opts.token);
+  const tokenMatches = tokenMatcher(opts.token);
   let hostsFor = -1;
   let hosts = new Set<string>();
 
@@ -85,7 +95,7 @@ export function installGuards(app: FastifyInstance, opts: GuardOptions): void {
 
     // 3. API token, header only, constant-time comparison.
     const given = bearerValue(h.authorization);
-    if (given === undefined || !timingSafeEqual(sha256(given), expected)) {
+    if (given === undefined || !tokenMatches(given)) {
       reply.header('www-authenticate', given === undefined ? 'Bearer realm="mcp-auth"' : 'Bearer realm="mcp-auth", error="invalid_token"');
       sendProblem(
         reply,

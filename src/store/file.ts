@@ -85,6 +85,23 @@ export class FileStore implements CredentialStore {
     };
   }
 
+  /**
+   * {@link snapshot} without waiting, for a caller with a slower path to fall back on: the records
+   * when a `stat` made now shows the file unchanged since it was last read (no records when there
+   * is no file), else `undefined` (changed, never read, or cannot be checked: use `snapshot`).
+   * Never reads the file. Keys are not validated here: look up only keys built by store/key.ts.
+   */
+  peekSnapshot(): ReadonlyMap<string, string> | undefined {
+    let sig: FileSignature | undefined;
+    try {
+      sig = currentSignature(this.file);
+    } catch {
+      return undefined;
+    }
+    if (sig === undefined) return NO_ENTRIES;
+    return reuse(this.#cache, sig);
+  }
+
   async keys(prefix = ''): Promise<string[]> {
     return [...(await this.#read()).keys()].filter((k) => k.startsWith(prefix)).sort();
   }
@@ -132,7 +149,7 @@ export class FileStore implements CredentialStore {
     try {
       const fh = await open(this.file, 'r');
       try {
-        const st = await fh.stat({ bigint: true });
+        const st = await fh.stat();
         // Readable by group or others: someone (a backup restore, a manual copy) loosened it.
         // Tighten it now rather than refuse to work; the data is ours either way. (The chmod changes
         // the signature, so what is read now is not cached: the next read takes the new one.)

@@ -3,7 +3,10 @@
  * credentials.json on the daemon's headers path): a parsed copy is reused only while a `stat` of
  * the file still shows the same signature, so a write by any process is seen by the next read.
  *
- * The signature is device, inode, size, mode, and mtime and ctime in nanoseconds. Every writer of
+ * The signature is device, inode, size, mode, and mtime and ctime (milliseconds with a fraction:
+ * a double keeps them to a fraction of a microsecond, and the racy rule below makes anything finer
+ * than whole seconds unnecessary anyway; plain numbers spare each check the fourteen BigInts of
+ * a `bigint` stat). Every writer of
  * these files replaces them by rename (a new inode while the old one still exists), and an edit in
  * place changes mtime/ctime. What a signature cannot tell apart is two versions written within one
  * tick of the filesystem's clock (Linux timestamps are taken from a coarse clock; some filesystems
@@ -11,26 +14,26 @@
  * "racily clean" index entries, a copy read while the file was still young is never trusted: it is
  * re-read until a read happens at least {@link RACY_MS} after the file's last change.
  */
-import { statSync, type BigIntStats } from 'node:fs';
+import { statSync, type Stats } from 'node:fs';
 
 /** A file changed less than this long before a read may change again unseen; wider than any filesystem's timestamp granularity (FAT: 2 s). */
 export const RACY_MS = 2_500;
 
 export interface FileSignature {
-  dev: bigint;
-  ino: bigint;
-  size: bigint;
-  mode: bigint;
-  mtimeNs: bigint;
-  ctimeNs: bigint;
+  dev: number;
+  ino: number;
+  size: number;
+  mode: number;
+  mtimeMs: number;
+  ctimeMs: number;
 }
 
-export function signatureOf(st: BigIntStats): FileSignature {
-  return { dev: st.dev, ino: st.ino, size: st.size, mode: st.mode, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs };
+export function signatureOf(st: Stats): FileSignature {
+  return { dev: st.dev, ino: st.ino, size: st.size, mode: st.mode, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs };
 }
 
 export function sameSignature(a: FileSignature, b: FileSignature): boolean {
-  return a.ino === b.ino && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs && a.size === b.size && a.dev === b.dev && a.mode === b.mode;
+  return a.ino === b.ino && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs && a.size === b.size && a.dev === b.dev && a.mode === b.mode;
 }
 
 /**
@@ -41,7 +44,7 @@ export function sameSignature(a: FileSignature, b: FileSignature): boolean {
  */
 export function currentSignature(path: string): FileSignature | undefined {
   // Only a missing file is `undefined`; ENOTDIR, EACCES and the rest throw.
-  const st: BigIntStats | undefined = statSync(path, { bigint: true, throwIfNoEntry: false });
+  const st: Stats | undefined = statSync(path, { throwIfNoEntry: false });
   return st === undefined ? undefined : signatureOf(st);
 }
 
@@ -51,8 +54,7 @@ export function currentSignature(path: string): FileSignature | undefined {
  * changed for {@link RACY_MS} by then.
  */
 export function trustworthy(sig: FileSignature, readStartedAt: number): boolean {
-  const changed = sig.mtimeNs > sig.ctimeNs ? sig.mtimeNs : sig.ctimeNs;
-  return Number(changed / 1_000_000n) < readStartedAt - RACY_MS;
+  return Math.max(sig.mtimeMs, sig.ctimeMs) < readStartedAt - RACY_MS;
 }
 
 /** A parsed copy of a file and the signature it was read under. */

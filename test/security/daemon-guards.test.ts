@@ -7,6 +7,7 @@ import { connect } from 'node:net';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/daemon/app.js';
+import { tokenMatcher } from '../../src/daemon/guards.js';
 import { HOST, PORT, TOKEN, appFor, call, pendingView, realBroker, stubBroker, type RealSetup, type StubBroker } from '../unit/daemon/support.js';
 
 const apps: FastifyInstance[] = [];
@@ -176,11 +177,31 @@ describe('API token', () => {
     brokerUntouched(stub);
   });
 
-  it('is compared in constant time (sha256 both sides, timingSafeEqual)', () => {
-    // A behavioural timing test would be flaky; this pins the implementation instead.
+  it('is compared in constant time (timingSafeEqual over equal-length buffers)', () => {
+    // A behavioural timing test would be flaky; this pins the implementation instead: the only
+    // comparison of token bytes is timingSafeEqual, reached after an equal-length check (the
+    // token's length is fixed and not secret), and no short-circuiting string comparison exists.
     const src = readFileSync(new URL('../../src/daemon/guards.ts', import.meta.url), 'utf8');
-    expect(src).toMatch(/timingSafeEqual\(sha256\(given\), expected\)/);
-    expect(src).not.toMatch(/given\s*===\s*[^u\s]|===\s*given|opts\.token\s*===|===\s*opts\.token|\.equals\(/);
+    const matcher = src.slice(src.indexOf('export function tokenMatcher'), src.indexOf('/** The three'));
+    expect(matcher).toMatch(/Buffer\.byteLength\(given, 'utf8'\) !== expected\.length\) return false/);
+    expect(matcher).toMatch(/scratch\.write\(given, 0, 'utf8'\);\s*return timingSafeEqual\(scratch, expected\)/);
+    expect(src).toMatch(/!tokenMatches\(given\)/);
+    expect(src).not.toMatch(/given\s*===\s*[^u\s]|===\s*given|opts\.token\s*===|===\s*opts\.token|\.equals\(|\.compare\(|startsWith\(|indexOf\(given/);
+  });
+
+  it('tokenMatcher: equal length and equal bytes only', () => {
+    const match = tokenMatcher(TOKEN);
+    expect(match(TOKEN)).toBe(true);
+    expect(match(TOKEN)).toBe(true); // the scratch buffer is reused
+    const sameLength = TOKEN.slice(0, -1) + (TOKEN.endsWith('f') ? 'e' : 'f');
+    expect(match(sameLength)).toBe(false);
+    expect(match(`x${TOKEN.slice(1)}`)).toBe(false);
+    expect(match(TOKEN.slice(0, -1))).toBe(false);
+    expect(match(`${TOKEN}x`)).toBe(false);
+    expect(match('')).toBe(false);
+    // Same number of UTF-16 units, other bytes: never equal.
+    expect(match(`é${TOKEN.slice(1)}`)).toBe(false);
+    expect(match(TOKEN)).toBe(true);
   });
 
   it('refuses a short API token at build time', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { expandServer } from '../../../src/config/expand.js';
+import { expandServer, usesEnvironment } from '../../../src/config/expand.js';
 import type { ServerConfig } from '../../../src/config/schema.js';
 import { ErrorCode, isMcpAuthError } from '../../../src/errors.js';
 
@@ -71,5 +71,21 @@ describe('expandServer', () => {
     const err = errorOf(() => expandServer(s, { V: 'a\r\nX-Injected: 1' }));
     expect(isMcpAuthError(err, ErrorCode.ConfigInvalid)).toBe(true);
     expect((err as Error).message).not.toContain('Injected');
+  });
+});
+
+describe('usesEnvironment', () => {
+  it('is true exactly when url, a header value or headersHelper holds `${`', () => {
+    expect(usesEnvironment({ type: 'http', url: 'https://h/$$/$HOME/a$b' })).toBe(false);
+    expect(usesEnvironment({ type: 'http', url: 'https://h', headers: { 'X-A': 'b', '${X}': 'c' }, headersHelper: 'echo $HOME' })).toBe(false);
+    expect(usesEnvironment({ type: 'http', url: 'https://${HOST}/' })).toBe(true);
+    expect(usesEnvironment({ type: 'http', url: 'https://h', headers: { 'X-A': 'b', 'X-B': 'Bearer ${T}' } })).toBe(true);
+    expect(usesEnvironment({ type: 'http', url: 'https://h', headersHelper: 'run ${ARG:-x}' })).toBe(true);
+  });
+
+  it('when false, expansion gives the same result in any environment', () => {
+    const s: ServerConfig = { type: 'http', url: 'https://h/$$', headers: { 'X-A': '$A' }, headersHelper: 'echo $B' };
+    expect(usesEnvironment(s)).toBe(false);
+    expect(expandServer(s, {})).toEqual(expandServer(s, { A: '1', B: '2', HOME: '/x' }));
   });
 });

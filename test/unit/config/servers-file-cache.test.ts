@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Broker } from '../../../src/broker/broker.js';
 import { resolvePaths, type Paths } from '../../../src/config/paths.js';
-import { loadConfig, loadConfigShared, updateConfig } from '../../../src/config/servers-file.js';
+import { loadConfig, loadConfigShared, peekConfigShared, updateConfig } from '../../../src/config/servers-file.js';
 import { ErrorCode, isMcpAuthError } from '../../../src/errors.js';
 import { SharedRead, RACY_MS } from '../../../src/util/file-signature.js';
 import { createTestDeps } from '../../support/test-deps.js';
@@ -139,6 +139,25 @@ describe('loadConfigShared', () => {
     for (let i = 0; i < 2; i++) expect(isMcpAuthError(await errorOf(loadConfigShared(paths)), ErrorCode.ConfigInvalid)).toBe(true);
     await writeFile(paths.configFile, JSON.stringify({ mcpServers: { b: server('https://b.example.com/mcp') } }));
     expect(Object.keys((await loadConfigShared(paths)).mcpServers)).toEqual(['b']);
+  });
+
+  it('peekConfigShared: the shared parse only while a stat shows the file unchanged; never reads', async () => {
+    expect(peekConfigShared(paths)).toEqual({ mcpServers: {} }); // no file
+    await updateConfig(paths, (cfg) => {
+      cfg.mcpServers.a = server('https://a.example.com/mcp');
+    });
+    ageFiles();
+    expect(peekConfigShared(paths)).toBeUndefined(); // not read since the write
+    const shared = await loadConfigShared(paths);
+    expect(peekConfigShared(paths)).toBe(shared);
+    // Another process edits the file: the next peek knows.
+    execFileSync(process.execPath, ['-e', `require('fs').writeFileSync(${JSON.stringify(paths.configFile)}, JSON.stringify({ mcpServers: {} }))`]);
+    expect(peekConfigShared(paths)).toBeUndefined();
+    expect(await loadConfigShared(paths)).toEqual({ mcpServers: {} });
+    await rm(paths.configFile);
+    expect(peekConfigShared(paths)).toEqual({ mcpServers: {} });
+    await writeFile(join(dir, 'plain'), 'x');
+    expect(peekConfigShared({ configFile: join(dir, 'plain', 'servers.json') })).toBeUndefined();
   });
 
   it('the broker resolves a server from the edited file on the next call', async () => {

@@ -195,6 +195,39 @@ describe('FileStore read cache', () => {
     expect(await (await store.snapshot()).get('cred:a')).toBe('v2');
   });
 
+  it('peekSnapshot: the cached records only while a stat shows the file unchanged; never reads', async () => {
+    const store = storeAt();
+    expect(store.peekSnapshot()?.size).toBe(0); // no file: no records
+    await store.set('cred:a', 'v1');
+    ageFiles();
+    expect(store.peekSnapshot()).toBeUndefined(); // never read since the write
+    const opens = opensOfFile();
+    expect(await store.get('cred:a')).toBe('v1');
+    expect(store.peekSnapshot()?.get('cred:a')).toBe('v1');
+    expect(opensOfFile()).toBe(opens + 1);
+    // Another instance writes: the next peek knows, without reading.
+    await storeAt().set('cred:a', 'v2');
+    opened.paths.length = 0;
+    expect(store.peekSnapshot()).toBeUndefined();
+    expect(opensOfFile()).toBe(0);
+    expect(await store.get('cred:a')).toBe('v2');
+    ageFiles();
+    expect(await store.get('cred:a')).toBe('v2');
+    expect(store.peekSnapshot()?.get('cred:a')).toBe('v2');
+    // Rewritten in place with the same size (same inode), by an editor.
+    await sleep(20);
+    await rewriteInPlace({ 'cred:a': 'v3' });
+    expect(store.peekSnapshot()).toBeUndefined();
+    await rm(file);
+    expect(store.peekSnapshot()?.size).toBe(0);
+  });
+
+  it('peekSnapshot: a path that cannot be checked is undefined (snapshot reports it)', async () => {
+    await writeFile(join(dir, 'plain'), 'x');
+    const store = new FileStore({ file: join(dir, 'plain', 'credentials.json'), locksDir: join(dir, 'locks') });
+    expect(store.peekSnapshot()).toBeUndefined();
+  });
+
   it('concurrent cache misses share reads', async () => {
     const store = storeAt();
     await store.set('cred:a', 'v1');
