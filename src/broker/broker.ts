@@ -12,7 +12,7 @@ import { bearerChallenge } from '../oauth/challenge.js';
 import { revokeToken } from '../oauth/grants.js';
 import { clientSecretKey, serverStateKey } from '../store/key.js';
 import type { CredentialStore } from '../store/types.js';
-import type { ChallengeResponse, LoginResponse, PendingLoginView } from '../api-types.js';
+import type { ChallengeResponse, LoginResponse, PendingLoginView, ServerStatusView } from '../api-types.js';
 import { holdsAll } from '../oauth/scopes.js';
 import { createCallbackHub } from '../oauth/callback-hub.js';
 import type { BrokerDeps } from './deps.js';
@@ -24,23 +24,10 @@ import { readCredential, readServerState, type CredentialRecord, type ServerStat
 import { isExpired, needsRefresh } from './refresh-policy.js';
 import { clientSecretForState } from './client-identity.js';
 
-export type AuthState = 'ok' | 'refreshing' | 'expired' | 'login_required' | 'not_oauth' | 'error';
 
-export interface ServerStatus {
-  name: string;
-  url: string;
-  type: ServerConfig['type'];
-  state: AuthState;
-  issuer?: string;
-  clientId?: string;
-  scope?: string;
-  /** ms since the epoch. */
-  expiresAt?: number;
-  hasRefreshToken?: boolean;
-  account?: string;
-  store: string;
-  error?: { code: string; message: string };
-}
+/** A server's login state: the API's view of it (api-types.ts) is the one definition. */
+export type ServerStatus = ServerStatusView;
+export type AuthState = ServerStatusView['state'];
 
 /** Identifies one stored credential (its refresh token, else its access token) without keeping a token. */
 function fingerprint(cred: CredentialRecord): string {
