@@ -16,13 +16,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 
 import { startAuthorizationServer, type AuthServerFixture } from '../fixtures/authorization-server.js';
 import { startMcpServer, type McpServerFixture } from '../fixtures/mcp-server.js';
 import { BROWSER_COMMAND, completeLogin, launchBrowser, waitForAuthorizationUrl, type LaunchedBrowser } from '../fixtures/browser.js';
 import { cliEnv, runCli, startCli, type CliResult } from '../support/cli.js';
+import { callTool } from '../support/mcp-client.js';
 import { resolvePaths } from '../../src/config/paths.js';
 import { FileStore } from '../../src/store/file.js';
 import { serverStateKey } from '../../src/store/key.js';
@@ -143,13 +142,7 @@ function authorization(r: CliResult): string {
 }
 
 async function echo(auth: string, text: string): Promise<unknown> {
-  const client = new Client({ name: 'e2e-concurrency', version: '1.0.0' });
-  await client.connect(new StreamableHTTPClientTransport(new URL(mcp.url), { requestInit: { headers: { Authorization: auth } } }));
-  try {
-    return (await client.callTool({ name: 'echo', arguments: { text } })).content;
-  } finally {
-    await client.close();
-  }
+  return (await callTool({ url: mcp.url, headers: { Authorization: auth }, clientName: 'e2e-concurrency' }, 'echo', { text })).content;
 }
 
 /** `serve` processes whose MCP_AUTH_HOME is `dir` (Linux /proc): how many daemons autostart made. */

@@ -10,13 +10,14 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 
 import { startAuthorizationServer, type AuthServerFixture } from '../fixtures/authorization-server.js';
 import { startMcpServer, type McpServerFixture } from '../fixtures/mcp-server.js';
 import { BROWSER_COMMAND, completeLogin, launchBrowser, waitForAuthorizationUrl, type LaunchedBrowser } from '../fixtures/browser.js';
-import { BIN, cliEnv, runCli, startCli, type CliResult } from '../support/cli.js';
+import { startBrowserLogin } from '../support/browser-login.js';
+import { BIN, cliEnv, cliHeaders, runCli, startCli, type CliResult } from '../support/cli.js';
+import { callTool as callMcpTool } from '../support/mcp-client.js';
+import { alive, waitFor } from '../support/processes.js';
 
 let as: AuthServerFixture;
 let mcp: McpServerFixture;
@@ -49,28 +50,6 @@ function daemonPids(): number[] {
 
 function processEnv(pid: number): string[] {
   return readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.charAt(stat.lastIndexOf(')') + 2) !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
-async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 async function runtimeFile(): Promise<{ pid: number; port: number; token: string } | undefined> {
@@ -131,26 +110,15 @@ afterAll(async () => {
 });
 
 async function headers(extra: NodeJS.ProcessEnv = {}): Promise<Record<string, string>> {
-  const r = await runCli(['headers', 'demo'], { ...env, ...extra });
-  expect(r.code, r.stderr).toBe(0);
-  return JSON.parse(r.stdout) as Record<string, string>;
+  return cliHeaders({ ...env, ...extra });
 }
 
-async function callTool(h: Record<string, string>, name: string, args: Record<string, unknown> = {}) {
-  const client = new Client({ name: 'daemon-e2e', version: '1.0.0' });
-  await client.connect(new StreamableHTTPClientTransport(new URL(mcp.url), { requestInit: { headers: h } }));
-  try {
-    return await client.callTool({ name, arguments: args });
-  } finally {
-    await client.close();
-  }
-}
+const callTool = (h: Record<string, string>, name: string, args: Record<string, unknown> = {}) =>
+  callMcpTool({ url: mcp.url, headers: h, clientName: 'daemon-e2e' }, name, args);
 
 /** Runs `mcp-auth login …` and completes the browser part in Chromium. */
 async function browserLogin(args: string[]): Promise<{ result: CliResult; url: string }> {
-  const running = startCli(['login', ...args], env);
-  const url = await waitForAuthorizationUrl(urlFile, 30_000, opened++);
-  const page = await completeLogin(browser.context, url, as.user);
+  const { running, url, page } = await startBrowserLogin({ env, urlFile, index: opened++, context: browser.context, user: as.user }, args);
   expect(page.pageText).toContain('Logged in');
   return { result: await running.result, url };
 }

@@ -18,13 +18,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 
 import { startAuthorizationServer, type AuthServerFixture } from '../fixtures/authorization-server.js';
 import { startMcpServer, type McpServerFixture } from '../fixtures/mcp-server.js';
 import { BROWSER_COMMAND, completeLogin, launchBrowser, waitForAuthorizationUrl, type LaunchedBrowser } from '../fixtures/browser.js';
 import { cliEnv, runCli, startCli, type CliResult } from '../support/cli.js';
+import { callTool } from '../support/mcp-client.js';
 import { startPausableProxy, type PausableProxy } from '../support/pausable-proxy.js';
 import { startDaemon, stopAllDaemons, type DaemonProcess } from '../support/daemon-process.js';
 import { resolvePaths, type Paths } from '../../src/config/paths.js';
@@ -112,13 +111,7 @@ async function storeFile(): Promise<{ version: number; entries: Record<string, s
 }
 
 async function echo(headers: Record<string, string>, text: string): Promise<unknown> {
-  const client = new Client({ name: 'e2e-crash-safety', version: '1.0.0' });
-  await client.connect(new StreamableHTTPClientTransport(new URL(mcp.url), { requestInit: { headers } }));
-  try {
-    return (await client.callTool({ name: 'echo', arguments: { text } })).content;
-  } finally {
-    await client.close();
-  }
+  return (await callTool({ url: mcp.url, headers, clientName: 'e2e-crash-safety' }, 'echo', { text })).content;
 }
 
 /** `mcp-auth login demo` through the running daemon, completed in Chromium. */

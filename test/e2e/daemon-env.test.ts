@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { INHERITED } from '../../src/client/autostart.js';
 import { BIN, cliEnv, runCli } from '../support/cli.js';
+import { alive, waitFor } from '../support/processes.js';
 
 const CANARY = 'MCP_AUTH_TEST_CANARY_VAR';
 
@@ -23,28 +24,6 @@ let home: string;
 let env: NodeJS.ProcessEnv;
 const pids = new Set<number>();
 let serveChild: ChildProcess | undefined;
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.charAt(stat.lastIndexOf(')') + 2) !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
-async function waitFor(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 async function runtimePid(): Promise<number | undefined> {
   try {

@@ -6,13 +6,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 
 import { startAuthorizationServer, type AuthServerFixture } from '../fixtures/authorization-server.js';
 import { startMcpServer, type McpServerFixture } from '../fixtures/mcp-server.js';
-import { BROWSER_COMMAND, completeLogin, launchBrowser, waitForAuthorizationUrl, type LaunchedBrowser } from '../fixtures/browser.js';
-import { cliEnv, runCli, startCli } from '../support/cli.js';
+import { BROWSER_COMMAND, launchBrowser, type LaunchedBrowser } from '../fixtures/browser.js';
+import { startBrowserLogin } from '../support/browser-login.js';
+import { cliEnv, cliHeaders, runCli } from '../support/cli.js';
+import { callTool as callMcpTool } from '../support/mcp-client.js';
 
 const TTL = 30;
 let as: AuthServerFixture;
@@ -50,28 +50,15 @@ afterAll(async () => {
 
 /** Runs `mcp-auth login …`, completes the browser part in Chromium, returns the CLI's result. */
 async function browserLogin(args: string[]) {
-  const running = startCli(['login', ...args], env);
-  const url = await waitForAuthorizationUrl(urlFile, 30_000, logins++);
-  const page = await completeLogin(browser.context, url, as.user);
+  const { running, url, page } = await startBrowserLogin({ env, urlFile, index: logins++, context: browser.context, user: as.user }, args);
   const result = await running.result;
   return { result, url, page };
 }
 
-async function headers(): Promise<Record<string, string>> {
-  const r = await runCli(['headers', 'demo'], env);
-  expect(r.code, r.stderr).toBe(0);
-  return JSON.parse(r.stdout) as Record<string, string>;
-}
+const headers = () => cliHeaders(env);
 
-async function callTool(h: Record<string, string>, name: string, args: Record<string, unknown> = {}) {
-  const client = new Client({ name: 'e2e', version: '1.0.0' });
-  await client.connect(new StreamableHTTPClientTransport(new URL(mcp.url), { requestInit: { headers: h } }));
-  try {
-    return await client.callTool({ name, arguments: args });
-  } finally {
-    await client.close();
-  }
-}
+const callTool = (h: Record<string, string>, name: string, args: Record<string, unknown> = {}) =>
+  callMcpTool({ url: mcp.url, headers: h, clientName: 'e2e' }, name, args);
 
 describe('mcp-auth against a real authorization server, MCP server and browser', () => {
   it('add → login in Chromium → headers → tool call → expiry and refresh → step-up → logout', { timeout: 180_000 }, async () => {

@@ -13,13 +13,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 
 import { startAuthorizationServer, type AuthServerFixture } from '../fixtures/authorization-server.js';
 import { startMcpServer, type McpServerFixture } from '../fixtures/mcp-server.js';
 import { BROWSER_COMMAND, completeLogin, launchBrowser, waitForAuthorizationUrl, type LaunchedBrowser } from '../fixtures/browser.js';
-import { BIN, cliEnv, runCli, startCli, type CliResult } from '../support/cli.js';
+import { BIN, cliEnv, cliHeaders, runCli, startCli, type CliResult } from '../support/cli.js';
+import { callTool } from '../support/mcp-client.js';
 
 const SCRIPT = '/usr/bin/script';
 
@@ -111,19 +110,11 @@ function exited(child: ChildProcess, output: () => string): Promise<CliResult> {
 }
 
 async function headers(home: Home, name: string): Promise<string> {
-  const r = await runCli(['headers', name], home.env);
-  expect(r.code, r.stderr).toBe(0);
-  return (JSON.parse(r.stdout) as { Authorization: string }).Authorization;
+  return ((await cliHeaders(home.env, name)) as { Authorization: string }).Authorization;
 }
 
 async function echo(auth: string, text: string): Promise<unknown> {
-  const client = new Client({ name: 'e2e-variants', version: '1.0.0' });
-  await client.connect(new StreamableHTTPClientTransport(new URL(mcp.url), { requestInit: { headers: { Authorization: auth } } }));
-  try {
-    return (await client.callTool({ name: 'echo', arguments: { text } })).content;
-  } finally {
-    await client.close();
-  }
+  return (await callTool({ url: mcp.url, headers: { Authorization: auth }, clientName: 'e2e-variants' }, 'echo', { text })).content;
 }
 
 const blockers: Array<() => Promise<void>> = [];

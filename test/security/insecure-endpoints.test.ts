@@ -9,11 +9,12 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { Broker } from '../../src/broker/broker.js';
 import { freshCredential } from '../../src/broker/fresh-token.js';
 import type { CredentialRecord, ServerState } from '../../src/broker/records.js';
-import { ErrorCode, McpAuthError } from '../../src/errors.js';
+import { ErrorCode } from '../../src/errors.js';
 import { createSafeFetch } from '../../src/oauth/http.js';
 import { credentialKey, serverStateKey } from '../../src/store/key.js';
 import { startHostileAs, type HostileAs } from '../support/hostile-as.js';
 import { addServer, createRouteFetch, createTestDeps, json, type TestDeps } from '../support/test-deps.js';
+import { failure } from '../support/errors.js';
 
 let h: HostileAs;
 let deps: TestDeps;
@@ -31,16 +32,6 @@ beforeEach(() => {
 afterEach(async () => {
   await deps.cleanup();
 });
-
-async function failure(p: Promise<unknown>): Promise<McpAuthError> {
-  const e = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(e).toBeInstanceOf(McpAuthError);
-  expect((e as McpAuthError).hint).toBeTruthy();
-  return e as McpAuthError;
-}
 
 describe('non-loopback http is refused before any request', () => {
   it('an http MCP server URL: nothing is fetched at all', async () => {

@@ -2,6 +2,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
+import { expect } from 'vitest';
+
 export const BIN = fileURLToPath(new URL('../../bin/mcp-auth.js', import.meta.url));
 
 export interface CliResult {
@@ -42,4 +44,11 @@ export function cliEnv(home: string, extra: NodeJS.ProcessEnv = {}): NodeJS.Proc
     MCP_AUTH_HOME: home,
     ...extra,
   };
+}
+
+/** `mcp-auth headers <name>`, which must exit 0; returns the headers it printed. */
+export async function cliHeaders(env: NodeJS.ProcessEnv, name = 'demo'): Promise<Record<string, string>> {
+  const r = await runCli(['headers', name], env);
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(r.stdout) as Record<string, string>;
 }

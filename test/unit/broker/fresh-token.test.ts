@@ -6,12 +6,13 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { Broker } from '../../../src/broker/broker.js';
 import { freshCredential } from '../../../src/broker/fresh-token.js';
 import { readCredential, type CredentialRecord, type ServerState } from '../../../src/broker/records.js';
-import { ErrorCode, McpAuthError } from '../../../src/errors.js';
+import { ErrorCode } from '../../../src/errors.js';
 import type { StoredRegistration } from '../../../src/oauth/registration.js';
 import { credentialKey, registrationKey, serverStateKey } from '../../../src/store/key.js';
 import { MemoryStore } from '../../../src/store/memory.js';
 import { startHostileAs, type HostileAs } from '../../support/hostile-as.js';
 import { addServer, createTestDeps, type TestDeps } from '../../support/test-deps.js';
+import { failure } from '../../support/errors.js';
 
 const MIN = 60_000;
 const NAME = 'srv';
@@ -90,16 +91,6 @@ async function snapshot(): Promise<Record<string, string | undefined>> {
   const out: Record<string, string | undefined> = {};
   for (const k of await deps.store.keys()) out[k] = await deps.store.get(k);
   return out;
-}
-
-async function failure(p: Promise<unknown>): Promise<McpAuthError> {
-  const e = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(e).toBeInstanceOf(McpAuthError);
-  expect((e as McpAuthError).hint).toBeTruthy();
-  return e as McpAuthError;
 }
 
 describe('when the token is fresh', () => {

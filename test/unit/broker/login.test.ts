@@ -13,6 +13,7 @@ import { startMcpServer, type McpServerFixture } from '../../fixtures/mcp-server
 import { createConsentBrowser } from '../../support/consent-browser.js';
 import { startHostileAs, type HostileAs } from '../../support/hostile-as.js';
 import { addServer, createTestDeps, type TestDeps } from '../../support/test-deps.js';
+import { failure as authFailure } from '../../support/errors.js';
 
 const NAME = 'srv';
 let h: HostileAs;
@@ -49,15 +50,7 @@ async function occupy(port = 0): Promise<number> {
   return (s.address() as { port: number }).port;
 }
 
-async function failure(p: Promise<unknown>): Promise<McpAuthError> {
-  const e = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(e, 'expected the login to fail').toBeInstanceOf(McpAuthError);
-  expect((e as McpAuthError).hint).toBeTruthy();
-  return e as McpAuthError;
-}
+const failure = (p: Promise<unknown>) => authFailure(p, 'expected the login to fail');
 
 const redirectPorts = () => h.requests.filter((r) => r.path === '/authorize').map((r) => new URL(r.query.get('redirect_uri')!).port);
 
