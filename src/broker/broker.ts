@@ -55,11 +55,6 @@ export interface HeadersView {
   readonly records: ReadonlyMap<string, string>;
 }
 
-/** A store that can say, without waiting, whether its last read is still current (the file store). */
-interface PeekableStore {
-  peekSnapshot(): ReadonlyMap<string, string> | undefined;
-}
-
 /** Bound on the per-key memos (one or two records per configured server in practice). */
 const MAX_PARSED = 10_000;
 
@@ -164,8 +159,7 @@ export class Broker {
    * file store: one check of its file for all the records a request reads); else the store.
    */
   private async snapshot(): Promise<RecordSource> {
-    const store = this.deps.store as CredentialStore & { snapshot?: () => Promise<RecordSource> };
-    return typeof store.snapshot === 'function' ? store.snapshot() : store;
+    return this.deps.store.snapshot ? this.deps.store.snapshot() : this.deps.store;
   }
 
   private stateKey(name: string): string {
@@ -202,8 +196,7 @@ export class Broker {
    * shared, change-checked copy (servers-file.ts): an edit of servers.json is seen by the next call.
    */
   async server(name: string): Promise<ServerConfig> {
-    const cfg = await loadConfigShared(this.deps.paths);
-    return expandServer(getServer(cfg, name), this.deps.env);
+    return this.expandedServer(await loadConfigShared(this.deps.paths), name);
   }
 
   /**
@@ -242,8 +235,8 @@ export class Broker {
    * was taken.
    */
   peekView(): HeadersView | undefined {
-    const store = this.deps.store as CredentialStore & Partial<PeekableStore>;
-    if (typeof store.peekSnapshot !== 'function') return undefined;
+    const store = this.deps.store;
+    if (!store.peekSnapshot) return undefined;
     const cfg = peekConfigShared(this.deps.paths);
     if (cfg === undefined) return undefined;
     const records = store.peekSnapshot();

@@ -22,6 +22,16 @@ export interface CredentialStore {
   keys(prefix?: string): Promise<string[]>;
   /** Exclusive across processes for this key: covers read → refresh → save. */
   withLock<T>(key: string, fn: () => Promise<T>, opts?: StoreLockOptions): Promise<T>;
+  /**
+   * Optional: the records as of now, for a caller that reads several — one consistency check
+   * instead of one per `get`, and a consistent pair even if a write lands in between.
+   */
+  snapshot?(): Promise<Pick<CredentialStore, 'get'>>;
+  /**
+   * Optional: the records without waiting when the store can tell at once that its last read is
+   * still current, else `undefined` (the caller then takes the slower path).
+   */
+  peekSnapshot?(): ReadonlyMap<string, string> | undefined;
 }
 
 const KEY_PATTERN = /^[A-Za-z0-9:._-]{1,200}$/;
