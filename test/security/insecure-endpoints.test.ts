@@ -5,32 +5,24 @@
  * loopback, and redirects are never followed (a token request must not be replayed elsewhere).
  * Every refusal happens before anything is sent and leaves stored credentials as they were.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { Broker } from '../../src/broker/broker.js';
 import { freshCredential } from '../../src/broker/fresh-token.js';
 import type { CredentialRecord, ServerState } from '../../src/broker/records.js';
 import { ErrorCode } from '../../src/errors.js';
 import { createSafeFetch } from '../../src/oauth/http.js';
 import { credentialKey, serverStateKey } from '../../src/store/key.js';
-import { startHostileAs, type HostileAs } from '../support/hostile-as.js';
-import { addServer, createRouteFetch, createTestDeps, json, type TestDeps } from '../support/test-deps.js';
+import { type HostileAs } from '../support/hostile-as.js';
+import { addServer, createRouteFetch, json, type TestDeps } from '../support/test-deps.js';
 import { failure } from '../support/errors.js';
+import { useHostileAs } from '../support/hostile-suite.js';
 
 let h: HostileAs;
 let deps: TestDeps;
 
-beforeAll(async () => {
-  h = await startHostileAs();
-});
-afterAll(async () => {
-  await h.close();
-});
+const suite = useHostileAs();
 beforeEach(() => {
-  h.reset();
-  deps = createTestDeps();
-});
-afterEach(async () => {
-  await deps.cleanup();
+  ({ h, deps } = suite);
 });
 
 describe('non-loopback http is refused before any request', () => {
@@ -53,8 +45,7 @@ describe('non-loopback http is refused before any request', () => {
     const inner = createRouteFetch({});
     // Loopback goes to the hostile server; anything else would be recorded (and answered 404).
     deps.fetch = createSafeFetch({
-      fetch: (input, init) => (String(input).startsWith(h.origin) ? fetch(input, init) : inner.fetch(input, init)),
-    });
+      fetch: (input, init) => (String(input).startsWith(h.origin) ? fetch(input, init) : inner.fetch(input, init)) });
     await addServer(deps, 'srv', { type: 'http', url: h.mcpUrl });
     expect((await failure(new Broker(deps).login('srv', { timeoutMs: 5_000 }))).code).toBe(ErrorCode.InsecureUrl);
     expect(inner.calls).toEqual([]);
@@ -96,13 +87,11 @@ describe('a tampered stored state cannot send a refresh token in clear text', ()
     const now = deps.clock.now();
     const cred: CredentialRecord = {
       v: 1, issuer: h.issuer, resource: h.mcpUrl, clientId: 'c', account: 'default',
-      accessToken: 'at', refreshToken: 'rt-must-not-travel', obtainedAt: now - 3_600_000, expiresAt: now - 1,
-    };
+      accessToken: 'at', refreshToken: 'rt-must-not-travel', obtainedAt: now - 3_600_000, expiresAt: now - 1 };
     const state: ServerState = {
       v: 1, serverUrl: h.mcpUrl, issuer: h.issuer, as: { ...h.defaultMetadata(), issuer: h.issuer, token_endpoint: 'http://attacker.example.com/token' },
       client: { clientId: 'c', tokenEndpointAuthMethod: 'none', source: 'dcr', redirectUri: 'http://127.0.0.1:1/callback' },
-      credentialKey: key, account: 'default', updatedAt: now,
-    };
+      credentialKey: key, account: 'default', updatedAt: now };
     await deps.store.set(key, JSON.stringify(cred));
     await deps.store.set(serverStateKey('srv'), JSON.stringify(state));
     const before = [await deps.store.get(key), await deps.store.get(serverStateKey('srv'))];
@@ -169,8 +158,7 @@ describe('loopback http stays allowed (the redirect URI and local servers need i
   it.each(['http://127.0.0.1', 'http://127.8.9.10', 'http://localhost', 'http://[::1]'])('%s as an issuer passes the URL check', async (base) => {
     const route = createRouteFetch({
       'https://mcp.example.com/mcp': () => new Response('', { status: 401, headers: { 'www-authenticate': 'Bearer realm="x"' } }),
-      'https://mcp.example.com/.well-known/oauth-protected-resource/mcp': () => json({ resource: 'https://mcp.example.com/mcp', authorization_servers: [`${base}:1`] }),
-    });
+      'https://mcp.example.com/.well-known/oauth-protected-resource/mcp': () => json({ resource: 'https://mcp.example.com/mcp', authorization_servers: [`${base}:1`] }) });
     const { discover } = await import('../../src/oauth/discovery.js');
     // The table has no metadata for the loopback issuer: reaching METADATA_NOT_FOUND means the URL
     // was accepted and asked for (and answered 404).

@@ -6,7 +6,7 @@
  * JSON form or string form, nor any log line, may contain one.
  */
 import * as oauth from 'oauth4webapi';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { Broker } from '../../src/broker/broker.js';
 import { freshCredential } from '../../src/broker/fresh-token.js';
 import type { CredentialRecord, ServerState } from '../../src/broker/records.js';
@@ -16,8 +16,9 @@ import { exchangeCode, refreshTokens } from '../../src/oauth/grants.js';
 import { createSafeFetch } from '../../src/oauth/http.js';
 import { registerClient, type ClientIdentity } from '../../src/oauth/registration.js';
 import { credentialKey, registrationKey, serverStateKey } from '../../src/store/key.js';
-import { startHostileAs, type Handler, type HostileAs } from '../support/hostile-as.js';
-import { addServer, createRouteFetch, createTestDeps, json, type TestDeps } from '../support/test-deps.js';
+import { type Handler, type HostileAs } from '../support/hostile-as.js';
+import { addServer, createRouteFetch, json, type TestDeps } from '../support/test-deps.js';
+import { useHostileAs } from '../support/hostile-suite.js';
 
 const CANARY_RT = 'rt_CANARY_refresh_6f1d2c9a8b7e';
 const CANARY_AT = 'at_CANARY_access_0a9b8c7d6e5f';
@@ -29,18 +30,9 @@ let h: HostileAs;
 let deps: TestDeps;
 const fetchFn = createSafeFetch();
 
-beforeAll(async () => {
-  h = await startHostileAs();
-});
-afterAll(async () => {
-  await h.close();
-});
+const suite = useHostileAs();
 beforeEach(() => {
-  h.reset();
-  deps = createTestDeps();
-});
-afterEach(async () => {
-  await deps.cleanup();
+  ({ h, deps } = suite);
 });
 
 /** Everything a user or a log could see of an error. */
@@ -76,8 +68,7 @@ function echoingError(error: string, status = 400, challenge = false): Handler {
     return {
       status,
       headers: challenge ? { 'www-authenticate': `Basic realm="as", error="${error}", error_description="${echoed}"` } : ({} as Record<string, string>),
-      body: { error, error_description: echoed, refresh_token: CANARY_RT, access_token: CANARY_AT },
-    };
+      body: { error, error_description: echoed, refresh_token: CANARY_RT, access_token: CANARY_AT } };
   };
 }
 
@@ -111,13 +102,11 @@ describe('refresh errors', () => {
     const now = deps.clock.now();
     const cred: CredentialRecord = {
       v: 1, issuer: h.issuer, resource: h.mcpUrl, clientId: 'client-c', account: 'default',
-      accessToken: CANARY_AT, refreshToken: CANARY_RT, obtainedAt: now - 3_600_000, expiresAt: now - 1,
-    };
+      accessToken: CANARY_AT, refreshToken: CANARY_RT, obtainedAt: now - 3_600_000, expiresAt: now - 1 };
     const state: ServerState = {
       v: 1, serverUrl: h.mcpUrl, issuer: h.issuer, as: as(), resource: h.mcpUrl,
       client: { clientId: 'client-c', tokenEndpointAuthMethod: 'client_secret_post', source: 'dcr', redirectUri: 'http://127.0.0.1:1/callback' },
-      credentialKey: key, account: 'default', updatedAt: now,
-    };
+      credentialKey: key, account: 'default', updatedAt: now };
     await deps.store.set(key, JSON.stringify(cred));
     await deps.store.set(registrationKey({ issuer: h.issuer }), JSON.stringify({ v: 1, issuer: h.issuer, clientId: 'client-c', clientSecret: CANARY_SECRET, tokenEndpointAuthMethod: 'client_secret_post', redirectUri: 'http://127.0.0.1:1/callback', registeredAt: 0 }));
     await expectClean(freshCredential(deps, 'srv', state));
@@ -199,8 +188,7 @@ describe('discovery errors with credentials in URLs', () => {
       [MCP]: unauthorized,
       [PRM]: () => json(prm),
       'https://auth.example.com/.well-known/oauth-authorization-server': () =>
-        json({ issuer: 'https://auth.example.com', authorization_endpoint: 'https://auth.example.com/a', token_endpoint: 'https://auth.example.com/t', ...meta }),
-    });
+        json({ issuer: 'https://auth.example.com', authorization_endpoint: 'https://auth.example.com/a', token_endpoint: 'https://auth.example.com/t', ...meta }) });
     await expectClean(discover(MCP, { fetch: createSafeFetch({ fetch: route.fetch }) }));
   });
 
@@ -209,8 +197,7 @@ describe('discovery errors with credentials in URLs', () => {
       [MCP]: unauthorized,
       [PRM]: () => json({ resource: MCP, authorization_servers: ['https://auth.example.com'] }),
       'https://auth.example.com/.well-known/oauth-authorization-server': () =>
-        json({ issuer: 'https://auth.example.com', authorization_endpoint: 'https://auth.example.com/a', token_endpoint: `https://client:${CANARY_URL}@auth.example.com/t?x=${CANARY_URL}` }),
-    });
+        json({ issuer: 'https://auth.example.com', authorization_endpoint: 'https://auth.example.com/a', token_endpoint: `https://client:${CANARY_URL}@auth.example.com/t?x=${CANARY_URL}` }) });
     await expectClean(discover(MCP, { fetch: createSafeFetch({ fetch: route.fetch }) }));
   });
 
@@ -224,8 +211,7 @@ describe('registration and storage errors', () => {
   it('a registration assigning an unsupported method with a secret', async () => {
     const route = createRouteFetch({
       'https://auth.example.com/register': () =>
-        json({ client_id: 'c', client_secret: CANARY_SECRET, token_endpoint_auth_method: 'private_key_jwt', redirect_uris: ['http://127.0.0.1:1/callback'] }, 201),
-    });
+        json({ client_id: 'c', client_secret: CANARY_SECRET, token_endpoint_auth_method: 'private_key_jwt', redirect_uris: ['http://127.0.0.1:1/callback'] }, 201) });
     await expectClean(
       registerClient(
         { issuer: 'https://auth.example.com', registration_endpoint: 'https://auth.example.com/register' },

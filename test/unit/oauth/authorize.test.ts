@@ -1,17 +1,17 @@
 import { createHash } from 'node:crypto';
 import type * as oauth from 'oauth4webapi';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { Broker } from '../../../src/broker/broker.js';
 import { ErrorCode, McpAuthError } from '../../../src/errors.js';
 import {
   buildAuthorizationRequest,
   parsePastedCallback,
   validateAuthorizationResponse,
-  type AuthorizationRequest,
-} from '../../../src/oauth/authorize.js';
+  type AuthorizationRequest } from '../../../src/oauth/authorize.js';
 import type { ClientIdentity } from '../../../src/oauth/registration.js';
-import { startHostileAs, type HostileAs } from '../../support/hostile-as.js';
-import { addServer, createTestDeps, type TestDeps } from '../../support/test-deps.js';
+import { type HostileAs } from '../../support/hostile-as.js';
+import { type TestDeps } from '../../support/test-deps.js';
+import { useHostileAs } from '../../support/hostile-suite.js';
 
 const ISSUER = 'https://auth.example.com';
 const as = {
@@ -19,8 +19,7 @@ const as = {
   authorization_endpoint: `${ISSUER}/authorize`,
   token_endpoint: `${ISSUER}/token`,
   code_challenge_methods_supported: ['S256'],
-  authorization_response_iss_parameter_supported: true,
-} satisfies oauth.AuthorizationServer;
+  authorization_response_iss_parameter_supported: true } satisfies oauth.AuthorizationServer;
 const identity: ClientIdentity = { clientId: 'client-1', tokenEndpointAuthMethod: 'none', redirectUri: 'http://127.0.0.1:8123/callback', source: 'dcr' };
 
 function thrown(fn: () => unknown): McpAuthError {
@@ -159,19 +158,9 @@ describe('parsePastedCallback', () => {
 describe('the authorization response through a real login', () => {
   let h: HostileAs;
   let deps: TestDeps;
-  beforeAll(async () => {
-    h = await startHostileAs();
-  });
-  afterAll(async () => {
-    await h.close();
-  });
-  beforeEach(async () => {
-    h.reset();
-    deps = createTestDeps();
-    await addServer(deps, 'srv', { type: 'http', url: h.mcpUrl });
-  });
-  afterEach(async () => {
-    await deps.cleanup();
+  const suite = useHostileAs({ serverName: 'srv' });
+  beforeEach(() => {
+    ({ h, deps } = suite);
   });
 
   const login = (opts: Parameters<Broker['login']>[1] = {}) =>

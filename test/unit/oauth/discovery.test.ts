@@ -1,5 +1,5 @@
 import type * as oauth from 'oauth4webapi';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { Broker } from '../../../src/broker/broker.js';
 import { ErrorCode, McpAuthError } from '../../../src/errors.js';
 import {
@@ -8,11 +8,11 @@ import {
   canonicalResource,
   discover,
   protectedResourceMetadataUrls,
-  resourceCovers,
-} from '../../../src/oauth/discovery.js';
+  resourceCovers } from '../../../src/oauth/discovery.js';
 import { createSafeFetch } from '../../../src/oauth/http.js';
-import { startHostileAs, type HostileAs } from '../../support/hostile-as.js';
-import { addServer, createRouteFetch, createTestDeps, json, type TestDeps } from '../../support/test-deps.js';
+import { type HostileAs } from '../../support/hostile-as.js';
+import { createRouteFetch, json, type TestDeps } from '../../support/test-deps.js';
+import { useHostileAs } from '../../support/hostile-suite.js';
 
 // Made-up hosts answered from a table: nothing leaves the machine, and the real safe fetch still
 // applies its URL, size and redirect rules.
@@ -29,8 +29,7 @@ function asMetadata(issuer: string, extra: Record<string, unknown> = {}): Record
     token_endpoint: `${origin}/token`,
     registration_endpoint: `${origin}/register`,
     code_challenge_methods_supported: ['S256'],
-    ...extra,
-  };
+    ...extra };
 }
 
 const unauthorized = (challenge = 'Bearer realm="mcp"') => () =>
@@ -44,8 +43,7 @@ function world(routes: Record<string, () => Response>) {
     calls: route.calls,
     /** "METHOD url" of every request, in order. */
     tried: () => route.calls.map((c) => `${c.method} ${c.url}`),
-    discover: (serverUrl = MCP, opts: Partial<Parameters<typeof discover>[1]> = {}) => discover(serverUrl, { fetch: fetchFn, ...opts }),
-  };
+    discover: (serverUrl = MCP, opts: Partial<Parameters<typeof discover>[1]> = {}) => discover(serverUrl, { fetch: fetchFn, ...opts }) };
 }
 
 async function caught(p: Promise<unknown>): Promise<McpAuthError> {
@@ -108,8 +106,7 @@ describe('protected resource metadata (RFC 9728)', () => {
     const w = world({
       [MCP]: unauthorized(`Bearer resource_metadata="https://mcp.example.com/custom/prm.json", scope="mcp:read"`),
       'https://mcp.example.com/custom/prm.json': () => json({ resource: MCP, authorization_servers: [AS] }),
-      [`${AS}/.well-known/oauth-authorization-server`]: () => json(asMetadata(AS)),
-    });
+      [`${AS}/.well-known/oauth-authorization-server`]: () => json(asMetadata(AS)) });
     const d = await w.discover();
     expect(w.tried()).toEqual([
       `POST ${MCP}`,
@@ -122,8 +119,7 @@ describe('protected resource metadata (RFC 9728)', () => {
   it('a challenge the caller already holds skips the probe; a relative resource_metadata resolves against the server', async () => {
     const w = world({
       'https://mcp.example.com/meta/prm': () => json({ resource: MCP, authorization_servers: [AS] }),
-      [`${AS}/.well-known/oauth-authorization-server`]: () => json(asMetadata(AS)),
-    });
+      [`${AS}/.well-known/oauth-authorization-server`]: () => json(asMetadata(AS)) });
     await w.discover(MCP, { challengeHeader: 'Bearer resource_metadata="/meta/prm"' });
     expect(w.tried()[0]).toBe('GET https://mcp.example.com/meta/prm');
     expect(w.calls.some((c) => c.method === 'POST')).toBe(false);
@@ -133,8 +129,7 @@ describe('protected resource metadata (RFC 9728)', () => {
     const w = world({
       [MCP]: unauthorized(),
       [PRM_ROOT]: () => json({ resource: 'https://mcp.example.com', authorization_servers: [AS] }),
-      [`${AS}/.well-known/oauth-authorization-server`]: () => json(asMetadata(AS)),
-    });
+      [`${AS}/.well-known/oauth-authorization-server`]: () => json(asMetadata(AS)) });
     const d = await w.discover();
     expect(w.tried()).toEqual([`POST ${MCP}`, `GET ${PRM_PATH}`, `GET ${PRM_ROOT}`, `GET ${AS}/.well-known/oauth-authorization-server`]);
     expect(d.resource).toBe('https://mcp.example.com');
@@ -144,8 +139,7 @@ describe('protected resource metadata (RFC 9728)', () => {
     const w = world({
       [MCP]: unauthorized('Bearer resource_metadata="https://mcp.example.com/gone"'),
       [PRM_PATH]: () => json({ resource: MCP, authorization_servers: [AS] }),
-      [`${AS}/.well-known/oauth-authorization-server`]: () => json(asMetadata(AS)),
-    });
+      [`${AS}/.well-known/oauth-authorization-server`]: () => json(asMetadata(AS)) });
     await w.discover();
     expect(w.tried().slice(0, 3)).toEqual([`POST ${MCP}`, 'GET https://mcp.example.com/gone', `GET ${PRM_PATH}`]);
   });
@@ -186,8 +180,7 @@ describe('authorization server metadata (RFC 8414 / OIDC discovery)', () => {
     const w = world({
       [MCP]: unauthorized(),
       [PRM_PATH]: () => json({ resource: MCP, authorization_servers: [T1] }),
-      [`${T1}/.well-known/openid-configuration`]: () => json(asMetadata(T1)),
-    });
+      [`${T1}/.well-known/openid-configuration`]: () => json(asMetadata(T1)) });
     const d = await w.discover();
     expect(w.tried().slice(2)).toEqual([
       `GET ${AS}/.well-known/oauth-authorization-server/t1`,
@@ -202,8 +195,7 @@ describe('authorization server metadata (RFC 8414 / OIDC discovery)', () => {
       [MCP]: unauthorized(),
       [PRM_PATH]: () => json({ resource: MCP, authorization_servers: [T1] }),
       [`${AS}/.well-known/oauth-authorization-server/t1`]: () => json(asMetadata(T1)),
-      [`${T1}/.well-known/openid-configuration`]: () => json(asMetadata(T1)),
-    });
+      [`${T1}/.well-known/openid-configuration`]: () => json(asMetadata(T1)) });
     await w.discover();
     expect(w.tried().slice(2)).toEqual([`GET ${AS}/.well-known/oauth-authorization-server/t1`]);
   });
@@ -212,8 +204,7 @@ describe('authorization server metadata (RFC 8414 / OIDC discovery)', () => {
     const w = world({
       [MCP]: unauthorized(),
       [PRM_PATH]: () => json({ resource: MCP, authorization_servers: [AS] }),
-      [`${AS}/.well-known/openid-configuration`]: () => json(asMetadata(AS)),
-    });
+      [`${AS}/.well-known/openid-configuration`]: () => json(asMetadata(AS)) });
     await w.discover();
     expect(w.tried().slice(2)).toEqual([`GET ${AS}/.well-known/oauth-authorization-server`, `GET ${AS}/.well-known/openid-configuration`]);
   });
@@ -231,8 +222,7 @@ describe('authorization server metadata (RFC 8414 / OIDC discovery)', () => {
       [MCP]: unauthorized(),
       [PRM_PATH]: () => json({ resource: MCP, authorization_servers: [AS] }),
       [`${AS}/.well-known/oauth-authorization-server`]: () => new Response('down', { status: 503 }),
-      [`${AS}/.well-known/openid-configuration`]: () => json(asMetadata(AS)),
-    });
+      [`${AS}/.well-known/openid-configuration`]: () => json(asMetadata(AS)) });
     expect((await caught(w.discover())).code).toBe(ErrorCode.AuthServerUnavailable);
     expect(w.calls.length).toBe(3);
   });
@@ -242,8 +232,7 @@ describe('authorization server metadata (RFC 8414 / OIDC discovery)', () => {
     const w = world({
       [MCP]: unauthorized(),
       [PRM_PATH]: () => json({ resource: MCP, authorization_servers: [AS] }),
-      [override]: () => json(asMetadata('https://idp.example.com/tenant')),
-    });
+      [override]: () => json(asMetadata('https://idp.example.com/tenant')) });
     const d = await w.discover(MCP, { authServerMetadataUrl: override });
     expect(w.tried()).toEqual([`POST ${MCP}`, `GET ${PRM_PATH}`, `GET ${override}`]);
     expect(d).toMatchObject({ source: 'override', issuer: 'https://idp.example.com/tenant', resource: MCP });
@@ -261,8 +250,7 @@ describe('authorization server metadata (RFC 8414 / OIDC discovery)', () => {
     const w = world({
       [MCP]: unauthorized(),
       [PRM_PATH]: () => json({ resource: MCP, authorization_servers: [AS] }),
-      [`${AS}/.well-known/oauth-authorization-server`]: () => new Response(null, { status: 302, headers: { location: 'https://evil.example.com/meta' } }),
-    });
+      [`${AS}/.well-known/oauth-authorization-server`]: () => new Response(null, { status: 302, headers: { location: 'https://evil.example.com/meta' } }) });
     expect((await caught(w.discover())).code).toBe(ErrorCode.MetadataInvalid);
     expect(w.calls.some((c) => c.url.startsWith('https://evil.example.com'))).toBe(false);
   });
@@ -278,8 +266,7 @@ describe('authorization server metadata (RFC 8414 / OIDC discovery)', () => {
     const w = world({
       [MCP]: unauthorized(),
       [PRM_PATH]: () => json({ resource: MCP, authorization_servers: [AS] }),
-      [`${AS}/.well-known/oauth-authorization-server`]: () => json(asMetadata('https://evil.example.com')),
-    });
+      [`${AS}/.well-known/oauth-authorization-server`]: () => json(asMetadata('https://evil.example.com')) });
     expect((await caught(w.discover())).code).toBe(ErrorCode.IssuerMismatch);
   });
 
@@ -287,8 +274,7 @@ describe('authorization server metadata (RFC 8414 / OIDC discovery)', () => {
     const w = world({
       [MCP]: unauthorized(),
       [PRM_PATH]: () => json({ resource: MCP, authorization_servers: [T1] }),
-      [`${AS}/.well-known/oauth-authorization-server/t1`]: () => json(asMetadata(`${AS}/t2`)),
-    });
+      [`${AS}/.well-known/oauth-authorization-server/t1`]: () => json(asMetadata(`${AS}/t2`)) });
     expect((await caught(w.discover())).code).toBe(ErrorCode.IssuerMismatch);
   });
 
@@ -304,8 +290,7 @@ describe('authorization server metadata (RFC 8414 / OIDC discovery)', () => {
     const w = world({
       [MCP]: unauthorized(),
       [PRM_PATH]: () => json({ resource: MCP, authorization_servers: [AS] }),
-      [`${AS}/.well-known/oauth-authorization-server`]: reply,
-    });
+      [`${AS}/.well-known/oauth-authorization-server`]: reply });
     expect((await caught(w.discover())).code).toBe(ErrorCode.MetadataInvalid);
   });
 
@@ -313,8 +298,7 @@ describe('authorization server metadata (RFC 8414 / OIDC discovery)', () => {
     const w = world({
       [MCP]: unauthorized(),
       [PRM_PATH]: () => json({ resource: MCP, authorization_servers: [AS] }),
-      [`${AS}/.well-known/oauth-authorization-server`]: () => json(asMetadata(AS, { pad: 'x'.repeat(1024 * 1024 + 1) })),
-    });
+      [`${AS}/.well-known/oauth-authorization-server`]: () => json(asMetadata(AS, { pad: 'x'.repeat(1024 * 1024 + 1) })) });
     expect((await caught(w.discover())).code).toBe(ErrorCode.ResponseTooLarge);
   });
 
@@ -330,8 +314,7 @@ describe('authorization server metadata (RFC 8414 / OIDC discovery)', () => {
     const w = world({
       [MCP]: unauthorized(),
       [PRM_PATH]: () => json({ resource: MCP, authorization_servers: [AS] }),
-      [`${AS}/.well-known/oauth-authorization-server`]: () => json(asMetadata(AS, { [field]: value })),
-    });
+      [`${AS}/.well-known/oauth-authorization-server`]: () => json(asMetadata(AS, { [field]: value })) });
     expect((await caught(w.discover())).code).toBe(ErrorCode.InsecureUrl);
   });
 });
@@ -340,8 +323,7 @@ describe('2025-03-26 back-compat (no PRM)', () => {
   it('AS metadata at the MCP server origin root', async () => {
     const w = world({
       'https://mcp.example.com/v1/mcp': unauthorized(),
-      'https://mcp.example.com/.well-known/oauth-authorization-server': () => json(asMetadata('https://mcp.example.com')),
-    });
+      'https://mcp.example.com/.well-known/oauth-authorization-server': () => json(asMetadata('https://mcp.example.com')) });
     const d = await w.discover('https://mcp.example.com/v1/mcp');
     expect(w.tried()).toEqual([
       'POST https://mcp.example.com/v1/mcp',
@@ -364,8 +346,7 @@ describe('2025-03-26 back-compat (no PRM)', () => {
       issuer: 'https://mcp.example.com',
       authorization_endpoint: 'https://mcp.example.com/authorize',
       token_endpoint: 'https://mcp.example.com/token',
-      registration_endpoint: 'https://mcp.example.com/register',
-    });
+      registration_endpoint: 'https://mcp.example.com/register' });
   });
 
   it('a server that answers without asking for authorization and publishes nothing → NOT_OAUTH', async () => {
@@ -384,8 +365,7 @@ describe('resource mismatch (RFC 9728 §3.3)', () => {
     const w = world({
       [MCP]: unauthorized(),
       [PRM_PATH]: () => json({ resource, authorization_servers: [AS] }),
-      [`${AS}/.well-known/oauth-authorization-server`]: () => json(asMetadata(AS)),
-    });
+      [`${AS}/.well-known/oauth-authorization-server`]: () => json(asMetadata(AS)) });
     expect((await caught(w.discover())).code).toBe(ErrorCode.ResourceMismatch);
     expect(w.calls.some((c) => c.url.startsWith(AS))).toBe(false);
   });
@@ -417,8 +397,7 @@ describe('beforeIssuerContact', () => {
     const route = createRouteFetch({
       [MCP]: unauthorized(),
       [PRM_PATH]: () => json({ resource: MCP, authorization_servers: [AS] }),
-      [`${AS}/.well-known/oauth-authorization-server`]: () => json(asMetadata(AS)),
-    });
+      [`${AS}/.well-known/oauth-authorization-server`]: () => json(asMetadata(AS)) });
     const tracing: typeof fetch = (input, init) => {
       events.push(`fetch ${String(input)}`);
       return route.fetch(input, init);
@@ -431,8 +410,7 @@ describe('beforeIssuerContact', () => {
     const w = world({
       [MCP]: unauthorized(),
       [PRM_PATH]: () => json({ resource: MCP, authorization_servers: [AS] }),
-      [`${AS}/.well-known/oauth-authorization-server`]: () => json(asMetadata(AS)),
-    });
+      [`${AS}/.well-known/oauth-authorization-server`]: () => json(asMetadata(AS)) });
     const refusal = new McpAuthError(ErrorCode.IssuerBlocked, 'not on the allow-list', { hint: 'Ask your admin.' });
     await expect(w.discover(MCP, { beforeIssuerContact: () => Promise.reject(refusal) })).rejects.toBe(refusal);
     expect(w.calls.some((c) => c.url.startsWith(AS))).toBe(false);
@@ -446,8 +424,7 @@ describe('beforeIssuerContact', () => {
         beforeIssuerContact: (iss) => {
           seen.push(iss);
           throw new McpAuthError(ErrorCode.IssuerBlocked, 'no', { hint: 'x' });
-        },
-      }),
+        } }),
     ).rejects.toMatchObject({ code: ErrorCode.IssuerBlocked });
     expect(seen).toEqual(['https://mcp.example.com']);
     expect(w.calls.some((c) => c.url.includes('oauth-authorization-server'))).toBe(false);
@@ -481,19 +458,9 @@ describe('PKCE S256 is required (SPEC-NOTES 4)', () => {
 describe('through a login against a hostile server', () => {
   let h: HostileAs;
   let deps: TestDeps;
-  beforeAll(async () => {
-    h = await startHostileAs();
-  });
-  afterAll(async () => {
-    await h.close();
-  });
-  beforeEach(async () => {
-    h.reset();
-    deps = createTestDeps();
-    await addServer(deps, 'srv', { type: 'http', url: h.mcpUrl });
-  });
-  afterEach(async () => {
-    await deps.cleanup();
+  const suite = useHostileAs({ serverName: 'srv' });
+  beforeEach(() => {
+    ({ h, deps } = suite);
   });
 
   const nothingSentToTheAs = () => {

@@ -1,5 +1,5 @@
 import type * as oauth from 'oauth4webapi';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { Broker } from '../../../src/broker/broker.js';
 import { ErrorCode, McpAuthError } from '../../../src/errors.js';
 import { createSafeFetch } from '../../../src/oauth/http.js';
@@ -12,10 +12,10 @@ import {
   registrationUsable,
   sanitizeServerText,
   toOAuthClient,
-  type StoredRegistration,
-} from '../../../src/oauth/registration.js';
-import { startHostileAs, type HostileAs } from '../../support/hostile-as.js';
-import { addServer, createRouteFetch, createTestDeps, json, type TestDeps } from '../../support/test-deps.js';
+  type StoredRegistration } from '../../../src/oauth/registration.js';
+import { type HostileAs } from '../../support/hostile-as.js';
+import { addServer, createRouteFetch, json, type TestDeps } from '../../support/test-deps.js';
+import { useHostileAs } from '../../support/hostile-suite.js';
 
 const AS = 'https://auth.example.com';
 const REGISTER = `${AS}/register`;
@@ -25,8 +25,7 @@ const meta = (extra: Partial<oauth.AuthorizationServer> = {}): oauth.Authorizati
   authorization_endpoint: `${AS}/authorize`,
   token_endpoint: `${AS}/token`,
   registration_endpoint: REGISTER,
-  ...extra,
-});
+  ...extra });
 
 /** Registers against a table-driven endpoint; returns the result (or error) and the request body sent. */
 async function register(reply: () => Response, as = meta()) {
@@ -50,8 +49,7 @@ describe('dynamic client registration request (RFC 7591)', () => {
       grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
       token_endpoint_auth_method: 'none',
-      application_type: 'native',
-    });
+      application_type: 'native' });
     expect(sent).not.toHaveProperty('scope');
     expect(result).toEqual({
       v: 1,
@@ -59,8 +57,7 @@ describe('dynamic client registration request (RFC 7591)', () => {
       clientId: 'c-123',
       tokenEndpointAuthMethod: 'none',
       redirectUri: REDIRECT,
-      registeredAt: 1_700_000_000_000,
-    });
+      registeredAt: 1_700_000_000_000 });
   });
 
   it('keeps a confidential registration with its secret and expiry', async () => {
@@ -187,8 +184,7 @@ describe('client ID metadata document (CIMD)', () => {
       grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
       token_endpoint_auth_method: 'none',
-      application_type: 'native',
-    });
+      application_type: 'native' });
   });
 
   it('portless loopback redirect URIs without a port; explicit ones win', () => {
@@ -220,18 +216,9 @@ describe('client identity in a login', () => {
   let h: HostileAs;
   let deps: TestDeps;
   const CIMD = 'https://client.example.com/mcp-auth/client.json';
-  beforeAll(async () => {
-    h = await startHostileAs();
-  });
-  afterAll(async () => {
-    await h.close();
-  });
+  const suite = useHostileAs();
   beforeEach(() => {
-    h.reset();
-    deps = createTestDeps();
-  });
-  afterEach(async () => {
-    await deps.cleanup();
+    ({ h, deps } = suite);
   });
 
   it('uses the CIMD URL as client_id when the AS supports it: no registration', async () => {
@@ -268,8 +255,7 @@ describe('client identity in a login', () => {
     await addServer(deps, 'srv', { type: 'http', url: h.mcpUrl });
     await expect(new Broker(deps).login('srv', { timeoutMs: 5_000 })).rejects.toMatchObject({
       code: ErrorCode.NoClientIdentity,
-      hint: expect.stringContaining('--client-id'),
-    });
+      hint: expect.stringContaining('--client-id') });
     expect(deps.browser.opened).toEqual([]);
   });
 
